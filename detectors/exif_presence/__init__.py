@@ -1,0 +1,3 @@
+from detectors.exif_presence.detector import ExifPresence
+
+__all__ = ["ExifPresence"]

@@ -1,0 +1,3 @@
+from detectors.file_facts.detector import FileFacts
+
+__all__ = ["FileFacts"]

@@ -1,0 +1,146 @@
+"""The pipeline: run the selected detectors on one input and build the report.
+
+Used in-process by the CLI and by the worker; it never imports flask or rq. Each detector runs
+in its own thread under ``settings.detector_timeout`` with its exceptions captured, so one bad
+detector turns into an ``error`` finding (logged with its traceback) and never fails the report.
+
+A detector that overruns its time limit cannot be killed from Python; its thread is abandoned
+(daemon) and finishes in the background. The worker's job timeout, which kills the process,
+is the hard backstop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from verifier import __version__
+from verifier.detector import Detector, errored, skipped
+from verifier.media import Media, load_media, load_path
+from verifier.registry import build
+from verifier.report import Finding, MediaInfo, Report, ToolInfo
+from verifier.settings import Settings
+from verifier.verdict import compute_verdict
+
+log = logging.getLogger(__name__)
+
+#: progress(done, total, current_detector_name_or_None)
+ProgressCallback = Callable[[int, int, str | None], None]
+
+_PACKAGES = ("pillow", "pillow-heif", "numpy", "exifread", "pydantic")
+
+
+def package_versions(names: Sequence[str] = _PACKAGES) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class Pipeline:
+    """Built once per process (detectors load their models in their constructors)."""
+
+    def __init__(self, settings: Settings, detectors: Sequence[Detector] | None = None) -> None:
+        self.settings = settings
+        self.detectors = list(build(settings) if detectors is None else detectors)
+        self._needs_full = any(d.needs_full_resolution for d in self.detectors)
+        self._packages = package_versions()
+
+    def load(self, data: bytes, name: str | None = None) -> Media:
+        return load_media(
+            data, self.settings, name=name, decode="full" if self._needs_full else "validate"
+        )
+
+    def analyze_path(self, path: str | Path, progress: ProgressCallback | None = None) -> Report:
+        start = time.perf_counter()
+        media = load_path(path, self.settings, decode="full" if self._needs_full else "validate")
+        return self.analyze_media(media, progress=progress, started=start)
+
+    def analyze_bytes(
+        self, data: bytes, name: str | None = None, progress: ProgressCallback | None = None
+    ) -> Report:
+        start = time.perf_counter()
+        return self.analyze_media(self.load(data, name), progress=progress, started=start)
+
+    def analyze_media(
+        self,
+        media: Media,
+        progress: ProgressCallback | None = None,
+        started: float | None = None,
+    ) -> Report:
+        started = time.perf_counter() if started is None else started
+        findings: list[Finding] = []
+        total = len(self.detectors)
+        for i, detector in enumerate(self.detectors):
+            if progress:
+                progress(i, total, detector.name)
+            findings.append(self.run_detector(detector, media))
+        if progress:
+            progress(total, total, None)
+        return Report(
+            media=MediaInfo(
+                name=media.name,
+                sha256=media.sha256,
+                size_bytes=media.size_bytes,
+                format=media.format.name,
+                mime_type=media.format.mime,
+                kind=media.kind.value,
+                width=media.width,
+                height=media.height,
+                orientation=media.orientation,
+                orientation_applied=media.orientation_applied,
+                frame_count=media.frame_count,
+            ),
+            verdict=compute_verdict(findings),
+            findings=findings,
+            tool=ToolInfo(
+                version=__version__,
+                detectors={d.name: d.version for d in self.detectors},
+                packages=self._packages,
+            ),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    def run_detector(self, detector: Detector, media: Media) -> Finding:
+        """One detector on one input: applicability, time limit, exception capture, timing."""
+        if media.kind not in detector.media_kinds:
+            kinds = " and ".join(sorted(k.value + "s" for k in detector.media_kinds))
+            return skipped(detector, f"Applies to {kinds} only; this input is a {media.kind}.")
+        outcome: dict[str, object] = {}
+
+        def target() -> None:
+            try:
+                outcome["finding"] = detector.analyze(media)
+            except BaseException as exc:  # noqa: BLE001 - everything becomes an error finding
+                outcome["error"] = exc
+
+        start = time.perf_counter()
+        thread = threading.Thread(target=target, name=f"detector-{detector.name}", daemon=True)
+        thread.start()
+        thread.join(self.settings.detector_timeout)
+        elapsed_ms = round((time.perf_counter() - start) * 1000, 2)
+        if thread.is_alive():
+            log.error(
+                "detector %s exceeded its %.1fs time limit on %s; abandoned",
+                detector.name, self.settings.detector_timeout, media.sha256[:12],
+            )  # fmt: skip
+            finding = errored(
+                detector, f"Timed out after {self.settings.detector_timeout:g} s and was stopped."
+            )
+        elif "error" in outcome:
+            exc = outcome["error"]
+            assert isinstance(exc, BaseException)
+            log.error("detector %s failed on %s", detector.name, media.sha256[:12], exc_info=exc)
+            finding = errored(detector, f"{type(exc).__name__}: {exc}"[:500])
+        else:
+            finding = outcome.get("finding")
+            if not isinstance(finding, Finding) or finding.detector != detector.name:
+                finding = errored(detector, "Returned something other than its own Finding.")
+        return finding.model_copy(update={"duration_ms": elapsed_ms})

@@ -1,0 +1,187 @@
+"""Settings: environment variables with one prefix, parsed once into a frozen object.
+
+Every field documents itself (``metadata["doc"]``); ``verifier settings`` prints the table that
+the README carries, and a test checks that the README documents every field. Unknown
+``VERIFIER_*`` variables are refused at start-up, because a mistyped limit that silently falls
+back to its default is worse than a clear error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verifier.errors import ConfigError
+
+PREFIX = "VERIFIER_"
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Parse ``1048576``, ``64M``, ``2GiB`` or ``500kb`` into bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (use bytes or a K/M/G suffix, e.g. 256M)")
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
+def parse_int(text: str) -> int:
+    """Parse an integer, allowing ``_`` separators (``100_000_000``)."""
+    try:
+        return int(text.replace("_", "").strip())
+    except ValueError:
+        raise ValueError(f"not an integer: {text!r}") from None
+
+
+def parse_float(text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use true/false)")
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names; blanks ignored."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text.strip() else None
+
+
+def _setting(default: Any, parse: Callable[[str], Any], doc: str, *, example: str = "") -> Any:
+    """A dataclass field carrying its parser and documentation."""
+    return field(default=default, metadata={"parse": parse, "doc": doc, "example": example})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of the project's settings. Build with :meth:`from_env`; never mutate."""
+
+    max_bytes: int = _setting(
+        256 * 1024**2,
+        parse_size,
+        "Largest input accepted, in bytes (K/M/G suffixes allowed). Larger uploads get 413.",
+        example="512M",
+    )
+    max_pixels: int = _setting(
+        100_000_000,
+        parse_int,
+        "Largest image accepted, in pixels (width x height). Checked from the file header before "
+        "decoding, so a decompression bomb is refused without allocating its pixels.",
+    )
+    max_side: int = _setting(
+        32_768,
+        parse_int,
+        "Largest accepted width or height of an image, in pixels.",
+    )
+    detector_timeout: float = _setting(
+        60.0,
+        parse_float,
+        "Seconds one detector may run on one item before its finding is recorded as an error "
+        "and the report goes on without it.",
+    )
+    detectors: tuple[str, ...] = _setting(
+        (),
+        parse_names,
+        "Comma-separated detector names to run; empty runs every registered detector "
+        "(`verifier detectors` lists them).",
+        example="file_facts,exif_presence",
+    )
+    disabled_detectors: tuple[str, ...] = _setting(
+        (),
+        parse_names,
+        "Comma-separated detector names not to run.",
+    )
+    models_dir: Path | None = _setting(
+        None,
+        parse_path,
+        "Extra directory of ONNX models with cards, searched after the bundled `models/`.",
+        example="/srv/verifier/models",
+    )
+    log_level: str = _setting(
+        "INFO",
+        lambda s: s.strip().upper(),
+        "Logging level: DEBUG, INFO, WARNING or ERROR.",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_bytes <= 0:
+            problems.append("VERIFIER_MAX_BYTES must be positive")
+        if self.max_pixels <= 0:
+            problems.append("VERIFIER_MAX_PIXELS must be positive")
+        if self.max_side <= 0:
+            problems.append("VERIFIER_MAX_SIDE must be positive")
+        if not self.detector_timeout > 0:
+            problems.append("VERIFIER_DETECTOR_TIMEOUT must be positive")
+        if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append(f"VERIFIER_LOG_LEVEL {self.log_level!r} is not a logging level")
+        if problems:
+            raise ConfigError("; ".join(problems), detail={"problems": problems})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``VERIFIER_*`` variables; ``overrides`` (already parsed) win over them."""
+        environ = os.environ if environ is None else environ
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        known = {env_name(name) for name in fields}
+        unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in known)
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+            raise ConfigError(
+                "unknown setting(s): " + ", ".join(hints), detail={"unknown": unknown}
+            )
+        values: dict[str, Any] = {}
+        for name, f in fields.items():
+            raw = environ.get(env_name(name))
+            if raw is None:
+                continue
+            try:
+                values[name] = f.metadata["parse"](raw)
+            except ValueError as exc:
+                raise ConfigError(f"{env_name(name)}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the field metadata."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(default) or "(empty)"
+        elif default is None:
+            default = "(unset)"
+        doc = f.metadata["doc"]
+        if f.metadata.get("example"):
+            doc += f" Example: `{f.metadata['example']}`."
+        rows.append(f"| `{env_name(f.name)}` | `{default}` | {doc} |")
+    return "\n".join(rows)
