@@ -115,6 +115,20 @@ class Settings:
         "Extra directory of ONNX models with cards, searched after the bundled `models/`.",
         example="/srv/verifier/models",
     )
+    data_dir: Path = _setting(
+        Path("verifier-data"),
+        lambda s: Path(s).expanduser(),
+        "Directory for uploads, artifacts, the SQLite database and the embedded Redis's files. "
+        "Created if missing.",
+        example="/var/lib/verifier",
+    )
+    database_url: str = _setting(
+        "",
+        lambda s: s.strip(),
+        "SQLAlchemy URL of the database for reports and hash banks. Empty means SQLite at "
+        "`<VERIFIER_DATA_DIR>/verifier.db`; PostgreSQL works too.",
+        example="postgresql+psycopg://verifier@db/verifier",
+    )
     log_level: str = _setting(
         "INFO",
         lambda s: s.strip().upper(),
@@ -162,6 +176,10 @@ class Settings:
                 raise ConfigError(f"{env_name(name)}: {exc}") from None
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'verifier.db').absolute()}"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
