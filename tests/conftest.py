@@ -25,3 +25,58 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared evaluation data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# -- the service: a real embedded Redis shared by the session, flushed between tests -----------
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory):
+    from api.redis_server import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def service_settings(tmp_path, embedded_redis) -> Settings:
+    import redis
+
+    from verifier.db import dispose_all
+
+    client = redis.Redis.from_url(embedded_redis.url)
+    client.flushdb()
+    client.close()
+    yield Settings.from_env(
+        {},
+        data_dir=tmp_path / "data",
+        redis_url=embedded_redis.url,
+        job_retries=2,
+    )
+    dispose_all()
+
+
+@pytest.fixture
+def app(service_settings):
+    from api.app import create_app
+
+    app = create_app(service_settings, {"TESTING": True})
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def workers(service_settings, tmp_path):
+    from service import Workers
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    pool = Workers(service_settings, log_dir)
+    yield pool
+    pool.stop()

@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show debug logs and tracebacks"
     )
 
+    serve = sub.add_parser(
+        "serve", help="run the web form, the API and workers (and an embedded Redis if needed)"
+    )
+    serve.add_argument("--host", help="bind address (VERIFIER_HOST)")
+    serve.add_argument("--port", type=int, help="port (VERIFIER_PORT)")
+    serve.add_argument("--workers", type=int, help="analysis worker processes (VERIFIER_WORKERS)")
+    worker = sub.add_parser("worker", help="run analysis workers only (needs VERIFIER_REDIS_URL)")
+    worker.add_argument("--workers", type=int, help="worker processes (VERIFIER_WORKERS)")
+
     sub.add_parser("detectors", help="list the registered detectors")
     settings = sub.add_parser("settings", help="print every setting and its current value")
     settings.add_argument("--markdown", action="store_true", help="the README's settings table")
@@ -111,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args, settings)
+        if args.command in ("serve", "worker"):
+            return _serve(args, settings)
         if args.command == "detectors":
             return _detectors(settings)
         if args.command == "settings":
@@ -194,11 +205,26 @@ def format_report(report: Report, label: str, out: TextIO | None = None) -> str:
     return "\n".join(lines)
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    overrides = {
+        k: v for k in ("host", "port", "workers") if (v := getattr(args, k, None)) is not None
+    }
+    settings = settings.with_overrides(**overrides)
+    logging.getLogger().setLevel(settings.log_level)
+    from api.serve import serve, work  # the service adapters; the core never imports them
+
+    try:
+        return serve(settings) if args.command == "serve" else work(settings)
+    except VerifierError as exc:
+        print(f"verifier: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_INTERNAL
+
+
 def _detectors(settings: Settings) -> int:
-    from verifier.registry import registered, select
+    from verifier.registry import available, select
 
     active = {c.name for c in select(settings)}
-    for cls in registered():
+    for cls in available(settings):
         kinds = ",".join(sorted(k.value for k in cls.media_kinds))
         state = "enabled " if cls.name in active else "disabled"
         print(f"{cls.name:<20} {cls.version:<8} {state} {kinds:<12} {cls.description}")

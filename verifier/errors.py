@@ -79,3 +79,14 @@ class ModelError(VerifierError):
 class ServiceUnavailableError(VerifierError):
     code = "service_unavailable"
     http_status = 503
+
+
+class TooManyRequestsError(VerifierError):
+    """The queue is full or the client is over its rate; retry later."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 30, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after

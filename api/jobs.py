@@ -1,0 +1,71 @@
+"""The job function: primitives in (the analysis id), everything else loaded here.
+
+The pipeline (detectors, their models) is built once per worker process by
+:func:`api.worker.main` before it takes jobs; forked work-horses inherit it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from rq import get_current_job
+
+from verifier.errors import NotFoundError, VerifierError
+from verifier.pipeline import Pipeline
+from verifier.settings import Settings
+from verifier.storage import Store
+
+log = logging.getLogger(__name__)
+
+_pipeline: Pipeline | None = None
+_store: Store | None = None
+_pid: int | None = None
+
+
+def preload(settings: Settings) -> Pipeline:
+    """Build the process's pipeline and store (call before forking work-horses)."""
+    global _pipeline, _store
+    if _pipeline is None or _pipeline.settings != settings:
+        _pipeline = Pipeline(settings)
+        _store = Store(settings)
+    return _pipeline
+
+
+def run_analysis(analysis_id: str) -> str:
+    """Analyse one stored upload and store its report. Returns the final status."""
+    global _pid
+    pipeline = preload(Settings.from_env())
+    store = _store
+    assert store is not None
+    if _pid != os.getpid():  # a forked work-horse must not reuse the parent's DB connections
+        store.engine.dispose(close=False)
+        _pid = os.getpid()
+    job = get_current_job()
+    try:
+        analysis = store.get(analysis_id)
+    except NotFoundError:
+        log.info("analysis %s was deleted before it ran", analysis_id)
+        return "deleted"
+    store.mark_running(analysis_id)
+    last_write = 0.0
+
+    def progress(done: int, total: int, stage: str | None) -> None:
+        nonlocal last_write
+        percent = int(5 + 90 * done / max(total, 1))
+        if job is not None:
+            job.meta.update(progress=percent, stage=stage)
+            job.save_meta()
+        if time.monotonic() - last_write > 1.0:  # the database copy is for after Redis expiry
+            store.set_progress(analysis_id, percent, stage)
+            last_write = time.monotonic()
+
+    try:
+        data = store.read_upload(analysis_id)
+        report = pipeline.analyze_bytes(data, name=analysis.filename, progress=progress)
+    except VerifierError as exc:  # the input's fault: final, not retried
+        store.fail(analysis_id, exc.to_dict())
+        return "failed"
+    store.finish(analysis_id, report)
+    return "finished"
