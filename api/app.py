@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from verifier.db import create_all
@@ -78,11 +78,5 @@ def create_app(
         )
         response.status_code = 500
         return response
-
-    @app.teardown_appcontext
-    def _close(_exc: BaseException | None) -> None:
-        conn = g.pop("redis", None)
-        if conn is not None:
-            conn.close()
 
     return app

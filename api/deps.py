@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import redis
-from flask import current_app, g
+from flask import current_app
 
 from api.queue import connect
 from verifier.settings import Settings
@@ -22,6 +22,8 @@ def store() -> Store:
 
 
 def redis_conn() -> redis.Redis:
-    if "redis" not in g:
-        g.redis = connect(settings().redis_url)
-    return g.redis
+    """The process's Redis client (its connection pool is shared by all requests)."""
+    conn = current_app.extensions.get("verifier.redis")
+    if conn is None:
+        conn = current_app.extensions["verifier.redis"] = connect(settings().redis_url)
+    return conn

@@ -171,21 +171,24 @@ class Store:
 
     def create(self, analysis_id: str, filename: str | None, size_bytes: int) -> Analysis:
         now = _now()
+        row = {
+            "id": analysis_id,
+            "status": QUEUED,
+            "progress": 0,
+            "stage": None,
+            "filename": (filename or None) and filename[:255],
+            "size_bytes": size_bytes,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+            "upload_expires_at": now + timedelta(seconds=self.settings.retention),
+            "attempts": 0,
+            "report": None,
+            "error": None,
+        }
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(analyses).values(
-                    id=analysis_id,
-                    status=QUEUED,
-                    progress=0,
-                    filename=(filename or None) and filename[:255],
-                    size_bytes=size_bytes,
-                    created_at=now,
-                    updated_at=now,
-                    upload_expires_at=now + timedelta(seconds=self.settings.retention),
-                    attempts=0,
-                )
-            )
-        return self.get(analysis_id)
+            conn.execute(insert(analyses).values(**row))
+        return Analysis(**row)
 
     def _update(self, analysis_id: str, **values: Any) -> None:
         values["updated_at"] = _now()
