@@ -69,3 +69,28 @@ def run_analysis(analysis_id: str) -> str:
         return "failed"
     store.finish(analysis_id, report)
     return "finished"
+
+
+def on_failure(job, connection, exc_type, exc_value, tb) -> None:
+    """RQ failure callback: when no retry is left, record the failure at once.
+
+    (A retry keeps the analysis ``running``; the next attempt marks it running again.)
+    """
+    if not job.should_retry:
+        reason = f"{exc_type.__name__}: {exc_value}" if exc_type else "unknown error"
+        record_final_failure(job.id, reason)
+
+
+def record_final_failure(analysis_id: str, reason: str) -> None:
+    store = _store or Store(Settings.from_env())
+    try:
+        store.fail(
+            analysis_id,
+            {
+                "code": "job_failed",
+                "message": "The analysis failed repeatedly and was given up.",
+                "detail": {"last_error": reason[:500]},
+            },
+        )
+    except Exception:
+        log.exception("could not record the failure of %s", analysis_id)

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_NAME = "verifier"
 JOB_FUNC = "api.jobs.run_analysis"
+JOB_FAILURE_CALLBACK = "api.jobs.on_failure"
 ALIVE_PREFIX = "verifier:alive:"
 ALIVE_TTL = 10
 ALIVE_EVERY = 2.0
@@ -71,6 +72,7 @@ def enqueue_analysis(conn: redis.Redis, settings: Settings, analysis_id: str) ->
             result_ttl=3600,
             failure_ttl=7 * 86400,
             description=f"analysis {analysis_id}",
+            on_failure=Callback(JOB_FAILURE_CALLBACK),
         )
     except REDIS_ERRORS as exc:
         raise ServiceUnavailableError(

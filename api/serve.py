@@ -42,6 +42,8 @@ class Supervisor:
 
     def start(self) -> None:
         s = self.settings
+        if self.web:
+            _check_port_free(s.host, s.port)  # before starting anything
         s.data_dir.mkdir(parents=True, exist_ok=True)
         create_all(s)
         redis_url = s.redis_url
@@ -60,7 +62,6 @@ class Supervisor:
         for _ in range(self.n_workers):
             self.workers.append(self._spawn_worker())
         if self.web:
-            _check_port_free(s.host, s.port)
             self.gunicorn = self._spawn(
                 [
                     sys.executable, "-m", "gunicorn",

@@ -101,6 +101,13 @@ def create_analysis() -> tuple[Response, int, dict[str, str]]:
     return jsonify(analysis_json(analysis, live=False)), 202, {"Location": location}
 
 
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    from api.schemas import openapi
+
+    return jsonify(openapi())
+
+
 @bp.get("/analyses/<analysis_id>")
 def get_analysis(analysis_id: str) -> Response:
     return jsonify(analysis_json(deps.store().get(analysis_id)))

@@ -52,6 +52,16 @@ class AnalysisWorker(Worker):
         except REDIS_ERRORS:
             pass
 
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage) -> None:
+        """The work-horse died (crash, OOM killer, timeout). RQ retries it if it can; when it
+        cannot, record the failure now rather than when the next reconciliation notices."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if not job.should_retry:
+            import api.jobs
+
+            how = f"signal {os.WTERMSIG(ret_val)}" if os.WIFSIGNALED(ret_val) else "an exit"
+            api.jobs.record_final_failure(job.id, f"the analysis process ended by {how}")
+
     def work(self, *args, **kwargs) -> bool:
         thread = threading.Thread(target=self._keep_alive, name="liveness", daemon=True)
         thread.start()

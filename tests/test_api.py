@@ -150,3 +150,15 @@ def test_web_form_renders_and_accepts_an_upload_without_javascript(client):
 def test_unknown_route_is_json_404(client):
     resp = client.get("/v1/nope")
     assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+
+
+def test_openapi_document_and_responses_match_it(client):
+    from api.schemas import AnalysisOut, ErrorBody
+
+    doc = client.get("/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.") and "/v1/analyses" in doc["paths"]
+    assert {"AnalysisOut", "Report", "Finding", "Verdict"} <= set(doc["components"]["schemas"])
+    created = post(client, encode(pattern(), "jpeg"))
+    AnalysisOut.model_validate(created.get_json())
+    AnalysisOut.model_validate(client.get(created.headers["Location"]).get_json())
+    ErrorBody.model_validate(post(client, b"text").get_json())

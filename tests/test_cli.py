@@ -89,3 +89,28 @@ def test_detectors_and_settings_commands(capsys):
     assert "file_facts" in capsys.readouterr().out
     assert main(["settings", "--markdown"]) == EXIT_OK
     assert "VERIFIER_MAX_BYTES" in capsys.readouterr().out
+
+
+def test_worker_without_redis_url_explains_itself(tmp_path):
+    result = run_cli("worker", env={"VERIFIER_DATA_DIR": str(tmp_path / "d")})
+    assert result.returncode == EXIT_CONFIG
+    assert "VERIFIER_REDIS_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_on_a_busy_port_explains_itself(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli(
+            "serve",
+            env={
+                "VERIFIER_DATA_DIR": str(tmp_path / "d"),
+                "VERIFIER_PORT": str(port),
+                "VERIFIER_WORKERS": "1",
+            },
+        )
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert "VERIFIER_PORT" in result.stderr and "Traceback" not in result.stderr

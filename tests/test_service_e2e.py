@@ -53,6 +53,9 @@ def test_submit_poll_report(client, workers):
         done = wait_done(client, analysis_id, workers=workers)
         assert done["status"] == "finished", done
         assert done["progress"] == 100
+        from api.schemas import AnalysisOut
+
+        AnalysisOut.model_validate(done)  # the finished response matches the OpenAPI schema
         report = done["report"]
         assert report["media"]["format"] == "jpeg"
         assert report["verdict"]["label"] == "inconclusive"
@@ -174,3 +177,42 @@ def test_system_redis_via_redis_url(tmp_path, service_settings):
     finally:
         pool.stop()
         redis.Redis.from_url(url).flushdb()
+
+
+def test_progress_is_reported_while_running(service_settings, tmp_path, client):
+    from service import Workers
+
+    settings = service_settings.with_overrides(extra_detectors=("plugins.slow_detector:Slow",))
+    (tmp_path / "wlogs").mkdir()
+    pool = Workers(settings, tmp_path / "wlogs", SLOW_DETECTOR_SECONDS="2").start(1)
+    try:
+        analysis_id = submit(client, SAMPLES / "camera.jpg")
+        seen = wait_for(
+            lambda: (s := status(client, analysis_id))["stage"] == "slow_test" and s,
+            60,
+            "the slow detector to be reported as the current stage",
+        )
+        assert seen["status"] == "running" and 0 < seen["progress"] < 100
+        assert wait_done(client, analysis_id, workers=pool)["progress"] == 100
+    finally:
+        pool.stop()
+
+
+def test_a_job_that_always_crashes_is_given_up_with_a_clear_error(
+    service_settings, tmp_path, client
+):
+    from service import Workers
+
+    settings = service_settings.with_overrides(extra_detectors=("plugins.slow_detector:Crash",))
+    (tmp_path / "wlogs").mkdir()
+    pool = Workers(settings, tmp_path / "wlogs").start(1)
+    try:
+        analysis_id = submit(client, SAMPLES / "camera.jpg")
+        done = wait_done(client, analysis_id, timeout=90, workers=pool)
+        assert done["status"] == "failed"
+        assert done["error"]["code"] == "job_failed"
+        assert done["attempts"] == 1 + service_settings.job_retries
+        # ...and the worker keeps serving.
+        assert pool.procs[0].poll() is None
+    finally:
+        pool.stop()

@@ -26,3 +26,15 @@ class Slow(Detector):
     @classmethod
     def get_examples(cls) -> list[Example]:
         return []
+
+
+class Crash(Detector):
+    """Kills its own process, as a segfaulting native library or the OOM killer would."""
+
+    name = "crash_test"
+    version = "1"
+    description = "exits the process (tests only)"
+    media_kinds = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
+
+    def analyze(self, media):
+        os._exit(3)
