@@ -1,8 +1,10 @@
-# verifier: one image runs the CLI now, and the API and workers once the service lands.
+# verifier: one image runs the whole service (`verifier serve`), workers only (`verifier worker`),
+# or the CLI (`verifier analyze FILE`).
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-RUN useradd --create-home --uid 10001 verifier
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    VERIFIER_HOST=0.0.0.0 VERIFIER_PORT=8000 VERIFIER_DATA_DIR=/data
+RUN useradd --create-home --uid 10001 verifier && mkdir /data && chown verifier /data
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY verifier ./verifier
@@ -12,5 +14,8 @@ COPY models ./models
 COPY samples ./samples
 RUN pip install . && verifier detectors
 USER verifier
+VOLUME /data
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
 ENTRYPOINT ["verifier"]
-CMD ["analyze", "samples/camera.jpg"]
+CMD ["serve"]

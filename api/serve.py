@@ -176,28 +176,26 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 def serve(settings: Settings) -> int:
-    sup = Supervisor(settings, web=True, workers=settings.worker_count)
-    try:
-        sup.start()
-    except BaseException:
-        sup.shutdown(grace=5)
-        raise
-    print(
-        f"verifier is running at {sup.url}  (API under {sup.url}v1, "
-        f"{sup.n_workers} worker(s); Ctrl-C to stop)",
-        flush=True,
-    )
-    return sup.run()
+    return _run(settings, web=True)
 
 
 def work(settings: Settings) -> int:
-    sup = Supervisor(settings, web=False, workers=settings.worker_count)
+    return _run(settings, web=False)
+
+
+def _run(settings: Settings, *, web: bool) -> int:
+    sup = Supervisor(settings, web=web, workers=settings.worker_count)
     try:
         sup.start()
     except BaseException:
         sup.shutdown(grace=5)
         raise
-    print(
-        f"verifier: {sup.n_workers} worker(s) on {settings.redis_url}; Ctrl-C to stop", flush=True
-    )
+    if web:
+        print(
+            f"verifier is running at {sup.url}  (API under {sup.url}v1, "
+            f"{sup.n_workers} worker(s); Ctrl-C to stop)",
+            flush=True,
+        )
+    else:
+        print(f"verifier: {sup.n_workers} worker(s) on {settings.redis_url}; Ctrl-C to stop")
     return sup.run()

@@ -80,3 +80,23 @@ def workers(service_settings, tmp_path):
     pool = Workers(service_settings, log_dir)
     yield pool
     pool.stop()
+
+
+@pytest.fixture
+def plugin_workers(service_settings, tmp_path):
+    """Start real workers that also run a test-only detector from tests/plugins."""
+    from service import Workers
+
+    pools = []
+
+    def start(detector: str, n: int = 1, **env: str):
+        settings = service_settings.with_overrides(extra_detectors=(f"plugins.{detector}",))
+        log_dir = tmp_path / f"plugin-logs-{len(pools)}"
+        log_dir.mkdir()
+        pool = Workers(settings, log_dir, **env).start(n)
+        pools.append(pool)
+        return pool
+
+    yield start
+    for pool in pools:
+        pool.stop()

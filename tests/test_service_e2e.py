@@ -78,44 +78,26 @@ def _running(client, analysis_id):
     return status(client, analysis_id)["status"] == "running"
 
 
-def test_killed_worker_does_not_lose_the_job(service_settings, tmp_path, client):
-    from service import Workers
-
-    settings = service_settings.with_overrides(extra_detectors=("plugins.slow_detector:Slow",))
-    (tmp_path / "wlogs").mkdir()
-    pool = Workers(settings, tmp_path / "wlogs", SLOW_DETECTOR_SECONDS="4")
-    try:
-        pool.start(1)
-        analysis_id = submit(client, SAMPLES / "camera.jpg")
-        wait_for(lambda: _running(client, analysis_id), 60, "the job to start")
-        victim = pool.procs[0]
-        pool.kill(victim)  # the worker and its work-horse, mid-job, no chance to clean up
-        pool.start(1)  # a surviving/replacement worker recovers it
-        done = wait_done(client, analysis_id, timeout=90, workers=pool)
-        assert done["status"] == "finished", done
-        assert done["attempts"] == 2
-    finally:
-        pool.stop()
+def test_killed_worker_does_not_lose_the_job(plugin_workers, client):
+    pool = plugin_workers("slow_detector:Slow", SLOW_DETECTOR_SECONDS="4")
+    analysis_id = submit(client, SAMPLES / "camera.jpg")
+    wait_for(lambda: _running(client, analysis_id), 60, "the job to start")
+    pool.kill(pool.procs[0])  # the worker and its work-horse, mid-job, no chance to clean up
+    pool.start(1)  # a surviving/replacement worker recovers it
+    done = wait_done(client, analysis_id, timeout=90, workers=pool)
+    assert done["status"] == "finished", done
+    assert done["attempts"] == 2
 
 
-def test_crashed_work_horse_is_retried(service_settings, tmp_path, client):
-    from service import Workers
-
-    settings = service_settings.with_overrides(extra_detectors=("plugins.slow_detector:Slow",))
-    (tmp_path / "wlogs").mkdir()
-    pool = Workers(settings, tmp_path / "wlogs", SLOW_DETECTOR_SECONDS="3")
-    try:
-        pool.start(1)
-        analysis_id = submit(client, SAMPLES / "camera.jpg")
-        wait_for(lambda: _running(client, analysis_id), 60, "the job to start")
-        parent = pool.procs[0].pid
-        horse = wait_for(lambda: children(parent), 10, "the work-horse")[0]
-        os.kill(horse, signal.SIGKILL)  # e.g. the OOM killer
-        done = wait_done(client, analysis_id, timeout=60, workers=pool)
-        assert done["status"] == "finished", done
-        assert done["attempts"] == 2
-    finally:
-        pool.stop()
+def test_crashed_work_horse_is_retried(plugin_workers, client):
+    pool = plugin_workers("slow_detector:Slow", SLOW_DETECTOR_SECONDS="3")
+    analysis_id = submit(client, SAMPLES / "camera.jpg")
+    wait_for(lambda: _running(client, analysis_id), 60, "the job to start")
+    horse = wait_for(lambda: children(pool.procs[0].pid), 10, "the work-horse")[0]
+    os.kill(horse, signal.SIGKILL)  # e.g. the OOM killer
+    done = wait_done(client, analysis_id, timeout=60, workers=pool)
+    assert done["status"] == "finished", done
+    assert done["attempts"] == 2
 
 
 def test_redis_restart_between_submit_and_processing(tmp_path, service_settings):
@@ -179,40 +161,25 @@ def test_system_redis_via_redis_url(tmp_path, service_settings):
         redis.Redis.from_url(url).flushdb()
 
 
-def test_progress_is_reported_while_running(service_settings, tmp_path, client):
-    from service import Workers
-
-    settings = service_settings.with_overrides(extra_detectors=("plugins.slow_detector:Slow",))
-    (tmp_path / "wlogs").mkdir()
-    pool = Workers(settings, tmp_path / "wlogs", SLOW_DETECTOR_SECONDS="2").start(1)
-    try:
-        analysis_id = submit(client, SAMPLES / "camera.jpg")
-        seen = wait_for(
-            lambda: (s := status(client, analysis_id))["stage"] == "slow_test" and s,
-            60,
-            "the slow detector to be reported as the current stage",
-        )
-        assert seen["status"] == "running" and 0 < seen["progress"] < 100
-        assert wait_done(client, analysis_id, workers=pool)["progress"] == 100
-    finally:
-        pool.stop()
+def test_progress_is_reported_while_running(plugin_workers, client):
+    pool = plugin_workers("slow_detector:Slow", SLOW_DETECTOR_SECONDS="2")
+    analysis_id = submit(client, SAMPLES / "camera.jpg")
+    seen = wait_for(
+        lambda: (s := status(client, analysis_id))["stage"] == "slow_test" and s,
+        60,
+        "the slow detector to be reported as the current stage",
+    )
+    assert seen["status"] == "running" and 0 < seen["progress"] < 100
+    assert wait_done(client, analysis_id, workers=pool)["progress"] == 100
 
 
 def test_a_job_that_always_crashes_is_given_up_with_a_clear_error(
-    service_settings, tmp_path, client
+    plugin_workers, client, service_settings
 ):
-    from service import Workers
-
-    settings = service_settings.with_overrides(extra_detectors=("plugins.slow_detector:Crash",))
-    (tmp_path / "wlogs").mkdir()
-    pool = Workers(settings, tmp_path / "wlogs").start(1)
-    try:
-        analysis_id = submit(client, SAMPLES / "camera.jpg")
-        done = wait_done(client, analysis_id, timeout=90, workers=pool)
-        assert done["status"] == "failed"
-        assert done["error"]["code"] == "job_failed"
-        assert done["attempts"] == 1 + service_settings.job_retries
-        # ...and the worker keeps serving.
-        assert pool.procs[0].poll() is None
-    finally:
-        pool.stop()
+    pool = plugin_workers("slow_detector:Crash")
+    analysis_id = submit(client, SAMPLES / "camera.jpg")
+    done = wait_done(client, analysis_id, timeout=90, workers=pool)
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "job_failed"
+    assert done["attempts"] == 1 + service_settings.job_retries
+    assert pool.procs[0].poll() is None  # ...and the worker keeps serving
