@@ -5,11 +5,13 @@ the method and its source, license, models it needs), then add one line to ``DET
 Names are checked unique at start-up (``verifier.registry.validate``).
 """
 
-from detectors.exif_presence import ExifPresence
+from detectors.exif import Exif
 from detectors.file_facts import FileFacts
+from detectors.text_chunks import TextChunks
 from verifier.detector import Detector
 
 DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
-    ExifPresence,
+    Exif,
+    TextChunks,
 )

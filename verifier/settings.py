@@ -102,7 +102,7 @@ class Settings:
         parse_names,
         "Comma-separated detector names to run; empty runs every registered detector "
         "(`verifier detectors` lists them).",
-        example="file_facts,exif_presence",
+        example="file_facts,exif",
     )
     disabled_detectors: tuple[str, ...] = _setting(
         (),
@@ -128,6 +128,19 @@ class Settings:
         "SQLAlchemy URL of the database for reports and hash banks. Empty means SQLite at "
         "`<VERIFIER_DATA_DIR>/verifier.db`; PostgreSQL works too.",
         example="postgresql+psycopg://verifier@db/verifier",
+    )
+    redact_gps: bool = _setting(
+        False,
+        parse_bool,
+        "Leave GPS coordinates out of reports (only whether a position is present is kept), "
+        "e.g. to protect a source's location in stored reports.",
+    )
+    c2pa_trust_anchors: Path | None = _setting(
+        None,
+        parse_path,
+        "PEM file of trusted root certificates for C2PA Content Credentials; with it a valid "
+        "manifest whose signer chains to one of them is reported as trusted.",
+        example="/etc/verifier/c2pa-trust-anchors.pem",
     )
     log_level: str = _setting(
         "INFO",
