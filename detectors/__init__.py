@@ -5,6 +5,7 @@ the method and its source, license, models it needs), then add one line to ``DET
 Names are checked unique at start-up (``verifier.registry.validate``).
 """
 
+from detectors.c2pa import C2pa
 from detectors.exif import Exif
 from detectors.file_facts import FileFacts
 from detectors.text_chunks import TextChunks
@@ -14,4 +15,5 @@ DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
     Exif,
     TextChunks,
+    C2pa,
 )
