@@ -9,11 +9,13 @@ from detectors.c2pa import C2pa
 from detectors.exif import Exif
 from detectors.file_facts import FileFacts
 from detectors.text_chunks import TextChunks
+from detectors.xmp_iptc import XmpIptc
 from verifier.detector import Detector
 
 DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
     Exif,
+    XmpIptc,
     TextChunks,
     C2pa,
 )

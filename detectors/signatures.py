@@ -27,7 +27,7 @@ EDITORS = re.compile(
     r"photoshop|gimp|lightroom|snapseed|picsart|canva|affinity|pixelmator|paint\.net|"
     r"facetune|luminar|photopea|capture one|darktable|rawtherapee|krita|fotor|meitu|"
     r"photoscape|acdsee|corel|inpixio|remini|lensa|picmonkey|photo gallery|photos? editor|"
-    r"faceapp|airbrush|vsco|polarr|lightx|youcam|befunky",
+    r"faceapp|airbrush|vsco|polarr|lightx|youcam|befunky|fireworks",
     re.IGNORECASE,
 )
 

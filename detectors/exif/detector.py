@@ -194,13 +194,32 @@ def _trim_bars(img: Image.Image) -> Image.Image:
     return img.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
 
 
-def compare_thumbnail(thumb: Image.Image, main: Image.Image, orientation: int | None):
-    """Aspect ratios, correlation and the most-changed block between thumbnail and image."""
+def _center_crop(img: Image.Image, aspect: float) -> Image.Image:
+    if img.width / img.height > aspect:
+        w = max(1, round(img.height * aspect))
+        x = (img.width - w) // 2
+        return img.crop((x, 0, x + w, img.height))
+    h = max(1, round(img.width / aspect))
+    y = (img.height - h) // 2
+    return img.crop((0, y, img.width, y + h))
+
+
+def compare_thumbnail(
+    thumb: Image.Image, main: Image.Image, orientation: int | None
+) -> dict[str, Any]:
+    """Aspect ratios, correlation and the most-changed block between thumbnail and image.
+
+    When the frames differ, the thumbnail is centre-cropped to the image's frame before the
+    content is compared, so a crop (or a camera that stores a 4:3 thumbnail of a 3:2 photo)
+    is told apart from a thumbnail of something else.
+    """
     if orientation in _TRANSPOSE:
         thumb = thumb.transpose(_TRANSPOSE[orientation])
     thumb = _trim_bars(thumb.convert("RGB"))
     t_aspect, m_aspect = thumb.width / thumb.height, main.width / main.height
     aspect_diff = abs(math.log(t_aspect / m_aspect))
+    if aspect_diff > THUMB_ASPECT_TOLERANCE:
+        thumb = _center_crop(thumb, m_aspect)
     size = (32, 32)
     a, b = _gray(thumb, size), _gray(main, size)
     corr = float((a * b).mean())
@@ -357,22 +376,24 @@ class Exif(Detector):
         # data, and media.reduced() has the orientation applied.
         cmp = compare_thumbnail(thumb, main, media.orientation)
         evidence["thumbnail"] = cmp
-        if cmp["aspect_log_difference"] > THUMB_ASPECT_TOLERANCE:
-            cmp["verdict"] = "different_frame"
-            return (
-                0.7,
-                0.35,
-                f"the embedded thumbnail has a different frame ({cmp['thumbnail_aspect']:.2f}:1 "
-                f"vs {cmp['image_aspect']:.2f}:1 for the image): cropped or resized after capture",
-                EvidenceKind.MANIPULATION,
-            )
         if cmp["correlation"] < THUMB_MIN_CORRELATION:
             cmp["verdict"] = "different_content"
             return (
                 0.85,
                 0.6,
-                "the embedded thumbnail shows different content from the image (correlation "
-                f"{cmp['correlation']:.2f}): the image was changed after the thumbnail was written",
+                "the embedded thumbnail shows a different picture from the image (correlation "
+                f"{cmp['correlation']:.2f}): the image was changed, cropped or replaced after the "
+                "thumbnail was written",
+                EvidenceKind.MANIPULATION,
+            )
+        if cmp["aspect_log_difference"] > THUMB_ASPECT_TOLERANCE:
+            cmp["verdict"] = "different_frame"
+            return (
+                0.6,
+                0.15,
+                f"the embedded thumbnail has a different frame ({cmp['thumbnail_aspect']:.2f}:1 "
+                f"vs {cmp['image_aspect']:.2f}:1 for the image) with matching content: cropped "
+                "after capture, or a camera that stores a 4:3 thumbnail of a 3:2 photo",
                 EvidenceKind.MANIPULATION,
             )
         if cmp["max_block_difference"] > THUMB_BLOCK_DIFF:
