@@ -8,6 +8,7 @@ Names are checked unique at start-up (``verifier.registry.validate``).
 from detectors.c2pa import C2pa
 from detectors.exif import Exif
 from detectors.file_facts import FileFacts
+from detectors.jpeg_structure import JpegStructure
 from detectors.text_chunks import TextChunks
 from detectors.xmp_iptc import XmpIptc
 from verifier.detector import Detector
@@ -17,5 +18,6 @@ DETECTORS: tuple[type[Detector], ...] = (
     Exif,
     XmpIptc,
     TextChunks,
+    JpegStructure,
     C2pa,
 )
