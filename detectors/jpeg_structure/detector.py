@@ -14,10 +14,9 @@ tools write, or Adobe's segments) was re-saved after capture (weak: the re-save 
 export or a platform's recompression). The tables alone do not tell: many older cameras use
 the standard IJG tables themselves (measured on the exif-samples corpus). Structural anomalies
 (a second SOI before the image data, several frames, no end marker) are reported as facts.
-Data after the
-end marker is ``file_facts``' finding and is not scored again here. Double compression (the
-traces of an earlier quantisation in the DCT coefficients) needs the coefficients and is not
-analysed here.
+Data after the end marker is ``file_facts``' finding and is not scored again here. Double
+compression (the traces of an earlier quantisation in the DCT coefficients) needs the
+coefficients and is not analysed here.
 """
 
 from __future__ import annotations
