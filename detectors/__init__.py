@@ -10,6 +10,7 @@ from detectors.exif import Exif
 from detectors.file_facts import FileFacts
 from detectors.jpeg_structure import JpegStructure
 from detectors.text_chunks import TextChunks
+from detectors.video_container import VideoContainer
 from detectors.xmp_iptc import XmpIptc
 from verifier.detector import Detector
 
@@ -19,5 +20,6 @@ DETECTORS: tuple[type[Detector], ...] = (
     XmpIptc,
     TextChunks,
     JpegStructure,
+    VideoContainer,
     C2pa,
 )
