@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifier.detector import Detector, Example
+from verifier.errors import ConfigError
 from verifier.media import Media, MediaKind
 from verifier.report import EvidenceKind, Finding, Status
 from verifier.settings import Settings
@@ -82,18 +83,35 @@ class ManifestResult:
         return {"error": self.error, "remote_url": self.remote_url}
 
 
-def _context(settings: Settings) -> Any:
+def trust_anchors(settings: Settings) -> str | None:
+    """The configured trust list's PEM text; a clear start-up error if it cannot be used."""
+    path = settings.c2pa_trust_anchors
+    if path is None:
+        return None
+    try:
+        pem = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"VERIFIER_C2PA_TRUST_ANCHORS: cannot read {path} ({exc})") from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"VERIFIER_C2PA_TRUST_ANCHORS: {path} holds no PEM certificate")
+    return pem
+
+
+def _context(anchors: str | None) -> Any:
     config: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
-    if settings.c2pa_trust_anchors is not None:
-        config["trust"] = {"trust_anchors": settings.c2pa_trust_anchors.read_text()}
+    if anchors:
+        config["trust"] = {"trust_anchors": anchors}
     return c2pa.Context.from_dict(config)
 
 
-def read_manifest(data: bytes, mime: str, settings: Settings) -> ManifestResult:
+def read_manifest(
+    data: bytes, mime: str, settings: Settings, anchors: str | None = None
+) -> ManifestResult:
     """Read and validate the C2PA manifest store of one file, offline."""
+    anchors = anchors if anchors is not None else trust_anchors(settings)
     with _lock:  # one native call at a time: the bindings' thread-safety is not documented
         try:
-            ctx = _context(settings)
+            ctx = _context(anchors)
             reader = c2pa.Reader(mime, io.BytesIO(data), context=ctx)
         except c2pa.C2paError as exc:
             text = str(exc)
@@ -178,6 +196,10 @@ class C2pa(Detector):
     )
     media_kinds = frozenset({MediaKind.IMAGE, MediaKind.VIDEO})
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.anchors = trust_anchors(settings)
+
     @classmethod
     def get_examples(cls) -> list[Example]:
         from PIL import Image
@@ -196,7 +218,7 @@ class C2pa(Detector):
     def analyze(self, media: Media) -> Finding:
         if not C2PA_AVAILABLE:  # pragma: no cover
             return self.skip("c2pa-python is not installed (pip install c2pa-python).")
-        result = read_manifest(media.data, media.format.mime, self.settings)
+        result = read_manifest(media.data, media.format.mime, self.settings, self.anchors)
         if result.state is None:
             return self._no_manifest(result)
         assert result.manifest is not None
