@@ -187,6 +187,19 @@ def main() -> int:
             continue
         abuse[name] = {f.detector: f.status.value for f in report.findings}
     out["c2pa_pipeline_statuses"] = abuse
+    # -- videos: vPDQ samples -------------------------------------------------------------------
+    videos = {}
+    for path in sorted((args.data / "fixtures" / "vpdq" / "videos").glob("*.mp4")):
+        start = time.perf_counter()
+        report = pipeline.analyze_path(path)
+        video = next(f for f in report.findings if f.detector == "video_container")
+        videos[path.name] = {
+            "ms": round((time.perf_counter() - start) * 1000, 2),
+            "status": video.status.value,
+            "score": video.score,
+            "summary": video.summary,
+        }
+    out["videos"] = videos
     text = json.dumps(out, indent=2, default=str)
     if args.json:
         args.json.write_text(text)
