@@ -341,3 +341,40 @@ def test_exif_agrees_with_exifread_dump_and_bad_files_never_crash(shared_data, s
             if not bench["fields_agree"](want, bench["got_fields"](by["exif"].evidence)):
                 disagree.append(rel)
     assert checked >= 90 and disagree == []
+
+
+# -- c2pa on files signed here ------------------------------------------------------------------
+
+
+def test_c2pa_signed_capture_untrusted_then_trusted(settings, tmp_path):
+    from c2pa_factory import capture_actions, make_pki, signed_jpeg
+
+    data = signed_jpeg(capture_actions())
+    untrusted = run(C2pa, data, settings)
+    assert untrusted.evidence["validation_state"] == "Valid"
+    assert untrusted.evidence["signer"] == "Verifier Test Camera"
+    assert untrusted.score <= 0.15 and untrusted.weight < 0.8  # anyone can self-sign
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(make_pki()[0])
+    trusted = run(C2pa, data, settings.with_overrides(c2pa_trust_anchors=anchors))
+    assert trusted.evidence["validation_state"] == "Trusted"
+    assert trusted.score <= 0.15 and trusted.weight >= 0.8
+    assert compute_verdict([trusted]).label.value == "likely_authentic"
+
+
+def test_c2pa_signed_then_pixels_changed_is_manipulation(settings):
+    from c2pa_factory import capture_actions, signed_jpeg, tamper
+
+    f = run(C2pa, tamper(signed_jpeg(capture_actions())), settings)
+    assert "assertion.dataHash.mismatch" in f.evidence["validation_codes"]
+    assert f.evidence_kind is EvidenceKind.MANIPULATION and f.score >= 0.9
+    assert compute_verdict([f]).label.value == "likely_manipulated"
+
+
+def test_c2pa_signed_ai_declaration_is_synthesis(settings):
+    from c2pa_factory import ai_actions, signed_jpeg
+
+    f = run(C2pa, signed_jpeg(ai_actions()), settings)
+    assert f.evidence["digital_source_types"] == ["trainedAlgorithmicMedia"]
+    assert f.evidence_kind is EvidenceKind.SYNTHESIS and f.score >= 0.9
+    assert compute_verdict([f]).label.value == "likely_synthetic"
