@@ -378,3 +378,10 @@ def test_c2pa_signed_ai_declaration_is_synthesis(settings):
     assert f.evidence["digital_source_types"] == ["trainedAlgorithmicMedia"]
     assert f.evidence_kind is EvidenceKind.SYNTHESIS and f.score >= 0.9
     assert compute_verdict([f]).label.value == "likely_synthetic"
+
+
+def test_video_track_rotation_is_read_from_the_display_matrix(settings):
+    # FFmpeg's display rotation is counter-clockwise; the report gives the clockwise angle a
+    # player applies (the classic ``rotate`` tag of phone videos).
+    f = run(VideoContainer, make_video({}, rotation=-90), settings)
+    assert f.evidence["track_rotations_cw_deg"] == [90]

@@ -22,7 +22,9 @@ FFmpeg's demuxers refuse the parser-abuse fixture (1,000 nested ``moov`` boxes) 
 from __future__ import annotations
 
 import io
+import math
 import re
+import struct
 from typing import Any
 
 from detectors.signatures import generator_in
@@ -51,6 +53,51 @@ _CAMERA_KEYS = (
 )  # fmt: skip
 _TEXT_KEYS = ("encoder", "comment", "description", "title", "software", "artist", "copyright",
               "com.apple.quicktime.software", "synopsis")  # fmt: skip
+
+
+MAX_BOXES = 10_000
+
+
+def track_rotations(data: bytes) -> list[int]:
+    """Clockwise display rotation (degrees) of each track (``moov/trak/tkhd`` matrix).
+
+    A bounded walk (three levels, at most 10,000 boxes), so nested-box abuse costs nothing.
+    Phones store portrait video as landscape frames plus a 90 degree matrix.
+    """
+    rotations: list[int] = []
+    count = 0
+
+    def boxes(start: int, end: int):
+        nonlocal count
+        i = start
+        while i + 8 <= end and count < MAX_BOXES:
+            count += 1
+            size, kind = struct.unpack(">I4s", data[i : i + 8])
+            header = 8
+            if size == 1 and i + 16 <= end:
+                size, header = struct.unpack(">Q", data[i + 8 : i + 16])[0], 16
+            elif size == 0:
+                size = end - i
+            if size < header or i + size > end:
+                return
+            yield kind, i + header, i + size
+            i += size
+
+    for kind, body, end in boxes(0, len(data)):
+        if kind != b"moov":
+            continue
+        for tkind, tbody, tend in boxes(body, end):
+            if tkind != b"trak":
+                continue
+            for hkind, hbody, hend in boxes(tbody, tend):
+                if hkind != b"tkhd" or hend - hbody < 84:
+                    continue
+                offset = hbody + (32 if data[hbody] == 1 else 20) + 4 + 8 + 8
+                if offset + 36 > hend:
+                    continue
+                a, b = struct.unpack(">ii", data[offset : offset + 8])
+                rotations.append(round(math.degrees(math.atan2(b, a))) % 360)
+    return rotations
 
 
 def probe(data: bytes) -> dict[str, Any]:
@@ -122,6 +169,8 @@ class VideoContainer(Detector):
         creation = meta.get("com.apple.quicktime.creationdate") or meta.get("creation_time")
         camera = {k: meta[k] for k in _CAMERA_KEYS if meta.get(k)}
         evidence.update(encoders=encoders, handlers=handlers, creation_time=creation)
+        if media.format.name in ("mp4", "mov"):
+            evidence["track_rotations_cw_deg"] = track_rotations(media.data)
         if camera:
             evidence["camera"] = camera
         texts = [m.get(k, "") for m in all_meta for k in _TEXT_KEYS]
@@ -185,8 +234,8 @@ class VideoContainer(Detector):
         )
 
 
-def make_video(metadata: dict[str, str], frames: int = 3) -> bytes:
-    """A tiny MP4 written by PyAV (FFmpeg) with the given container metadata."""
+def make_video(metadata: dict[str, str], frames: int = 3, rotation: int | None = None) -> bytes:
+    """A tiny MP4 written by PyAV (FFmpeg) with the given container metadata and rotation."""
     import numpy as np
 
     buf = io.BytesIO()
@@ -195,6 +244,8 @@ def make_video(metadata: dict[str, str], frames: int = 3) -> bytes:
             out.metadata[k] = v
         stream = out.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
         for i in range(frames):
             arr = np.full((32, 32, 3), 40 * i, dtype=np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
