@@ -385,3 +385,21 @@ def test_video_track_rotation_is_read_from_the_display_matrix(settings):
     # player applies (the classic ``rotate`` tag of phone videos).
     f = run(VideoContainer, make_video({}, rotation=-90), settings)
     assert f.evidence["track_rotations_cw_deg"] == [90]
+
+
+def test_double_compression_traces():
+    from detectors.jpeg_structure.detector import double_quantization
+
+    scene = runpy.run_path(str(ROOT / "scripts" / "make_samples.py"), run_name="x")[
+        "render_scene"
+    ]()
+
+    def save(img, quality):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality)
+        return buf.getvalue()
+
+    once = double_quantization(save(scene, 90))
+    twice = double_quantization(save(Image.open(io.BytesIO(save(scene, 60))).convert("RGB"), 90))
+    assert once["double_compression_traces"] is False
+    assert twice["double_compression_traces"] is True

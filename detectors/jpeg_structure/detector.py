@@ -15,14 +15,19 @@ export or a platform's recompression). The tables alone do not tell: many older 
 the standard IJG tables themselves (measured on the exif-samples corpus). Structural anomalies
 (a second SOI before the image data, several frames, no end marker) are reported as facts.
 Data after the end marker is ``file_facts``' finding and is not scored again here. Double
-compression (the traces of an earlier quantisation in the DCT coefficients) needs the
-coefficients and is not analysed here.
+compression on the same grid shows as periodic gaps or peaks in the histograms of the quantised
+DCT coefficients (see :func:`double_quantization`): evidence that the image was saved as JPEG
+before, at another quality (weak: most shared photos are).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from verifier.detector import Detector, Example
 from verifier.media import Media
@@ -154,6 +159,77 @@ def _subsampling(sampling: list[int]) -> str:
     return f"{h0}x{v0}"
 
 
+def _dct_matrix() -> np.ndarray:
+    k, i = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    m = np.sqrt(2 / 8) * np.cos(np.pi * (2 * i + 1) * k / 16)
+    m[0] /= np.sqrt(2)
+    return m
+
+
+_DCT = _dct_matrix()
+#: The first 15 AC frequencies in zig-zag order (row = vertical frequency).
+_LOW_AC = ((0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0), (4, 0),
+           (3, 1), (2, 2), (1, 3), (0, 4), (0, 5))  # fmt: skip
+#: Set with bench/jpeg_double_compression.py: on 200 photos compressed once, 1 (0.5%) exceeds
+#: it (99th percentile 0.284); none of the 59 camera JPEGs of fixtures/exif-samples does (max
+#: 0.268). Compressed twice, 91% are detected when the first save was at a lower quality than
+#: the last, 8% when at a higher one, none at the same quality (AUC 0.90 overall).
+DQ_THRESHOLD = 0.32
+
+
+def double_quantization(data: bytes, max_side: int = 1024) -> dict[str, Any] | None:
+    """How much the histograms of low-frequency DCT coefficients zig-zag (double quantisation).
+
+    A JPEG compressed once has smooth, Laplacian-like histograms of each quantised DCT
+    coefficient. Compressed twice on the same 8x8 grid with different steps, the histograms
+    get periodic empty bins or peaks (Popescu and Farid, "Statistical tools for digital
+    forensics", 2004). The coefficients are recomputed from the decoded luminance (decoded
+    straight to YCbCr, no colour conversion) over a central crop of at most
+    ``max_side`` x ``max_side``, divided by the file's steps and rounded. The statistic is the
+    median, over the first 15 AC frequencies with enough samples, of the mean absolute
+    difference between log(histogram) and its 3-bin moving average. Blind to a second save at
+    the same quality, and to crops that moved the grid.
+    """
+    img = Image.open(io.BytesIO(data))
+    tables = getattr(img, "quantization", None) or {}
+    if 0 not in tables or img.mode not in ("L", "RGB", "YCbCr"):
+        return None
+    q = np.asarray(list(tables[0]), dtype=np.float64).reshape(8, 8)
+    if img.mode != "L":
+        img.draft("YCbCr", img.size)
+    img.load()
+    y = np.asarray(img)
+    if y.ndim == 3:
+        y = y[..., 0]
+    h, w = y.shape
+    h8, w8 = min(h, max_side) // 8 * 8, min(w, max_side) // 8 * 8
+    if h8 < 64 or w8 < 64:
+        return None
+    y0, x0 = (h - h8) // 16 * 8, (w - w8) // 16 * 8
+    crop = y[y0 : y0 + h8, x0 : x0 + w8].astype(np.float64) - 128
+    blocks = crop.reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
+    coef = np.einsum("ki,nij,lj->nkl", _DCT, blocks, _DCT)
+    roughness = []
+    for u, v in _LOW_AC:
+        k = np.abs(np.rint(coef[:, u, v] / q[u, v])).astype(np.int64)
+        hist = np.bincount(k, minlength=42)[1:41].astype(np.float64)
+        if hist.sum() < 300 or np.count_nonzero(hist >= 3) < 3:
+            continue
+        top = int(np.nonzero(hist >= 3)[0].max()) + 1
+        logh = np.log(hist[: max(6, top)] + 1)
+        smooth = np.convolve(np.pad(logh, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+        roughness.append(float(np.mean(np.abs(logh - smooth)[1:-1])))
+    if not roughness:
+        return None
+    value = float(np.median(roughness))
+    return {
+        "histogram_roughness": round(value, 4),
+        "frequencies_used": len(roughness),
+        "threshold": DQ_THRESHOLD,
+        "double_compression_traces": value > DQ_THRESHOLD,
+    }
+
+
 def last_saved_by(q: dict[str, Any], segments: list[str]) -> str | None:
     apps = {s.split(":", 1)[1] for s in segments if ":" in s}
     if "Adobe" in apps and "Photoshop 3.0" in apps:
@@ -222,6 +298,18 @@ class JpegStructure(Detector):
         if saver:
             facts.append(f"last saved by {saver}")
         head = ", ".join(facts)
+        try:
+            dq = double_quantization(media.data)
+        except (OSError, ValueError, SyntaxError) as exc:  # a broken scan: reported, not raised
+            dq = {"error": str(exc)[:200]}
+        if dq:
+            evidence["double_quantization"] = dq
+        if dq and dq.get("double_compression_traces"):
+            head += (
+                f"; double-compression traces in the DCT histograms (roughness "
+                f"{dq['histogram_roughness']:.2f} > {DQ_THRESHOLD}: compressed before this save, "
+                "at another quality)"
+            )
         anomalies = structure["anomalies"]
         if anomalies:
             evidence["anomalies"] = anomalies
@@ -242,6 +330,13 @@ class JpegStructure(Detector):
                 "markers show it was last written by other software (cameras write their EXIF "
                 "segment first; libjpeg-based tools put JFIF first): re-saved after capture "
                 "(an export or a platform's recompression is enough).",
+                evidence=evidence,
+            )
+        if dq and dq.get("double_compression_traces"):
+            return self.ok(
+                score=0.62,
+                weight=0.15,
+                summary=f"{head}. Common for shared photos; weak evidence on its own.",
                 evidence=evidence,
             )
         return self.informational(summary=head + ".", evidence=evidence)

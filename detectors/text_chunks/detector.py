@@ -31,7 +31,7 @@ MAX_TEXT = 1 << 20
 MAX_CHUNKS = 512
 PREVIEW = 300
 _FORMATS = ("png", "jpeg", "webp")
-_A1111 = re.compile(r"(?:^|\n)Steps: \d+,.*(?:Sampler|CFG scale|Seed):", re.DOTALL)
+_STEPS = re.compile(r"Steps: \d+, ")
 _A1111_FIELD = re.compile(r"(Steps|Sampler|Schedule type|CFG scale|Seed|Size|Model|Model hash|"
                           r"VAE|Denoising strength|Version): ([^,\n]+)")  # fmt: skip
 #: Keys of PNG text records in which a tool names itself (EXIF Software is the exif detector's).
@@ -63,7 +63,7 @@ def png_text(data: bytes) -> list[dict[str, Any]]:
         key, _, rest = body.partition(b"\x00")
         text: str | None
         if ctype == b"tEXt":
-            text = rest.decode("latin-1")
+            text = rest[:MAX_TEXT].decode("latin-1")
         elif ctype == b"zTXt":
             text = _inflate(rest[1:])
         else:
@@ -72,7 +72,9 @@ def png_text(data: bytes) -> list[dict[str, Any]]:
             compressed, payload = rest[0], rest[2:]
             _lang, _, payload = payload.partition(b"\x00")
             _translated, _, payload = payload.partition(b"\x00")
-            text = _inflate(payload) if compressed else payload.decode("utf-8", "replace")
+            text = (
+                _inflate(payload) if compressed else payload[:MAX_TEXT].decode("utf-8", "replace")
+            )
         if text is None:
             continue
         chunks.append(
@@ -91,7 +93,7 @@ def jpeg_comments(data: bytes) -> list[dict[str, Any]]:
             break
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if marker == 0xFE:
-            text = data[i + 4 : i + 2 + length].decode("utf-8", "replace").rstrip("\x00")
+            text = data[i + 4 : i + 2 + length].decode("utf-8", "replace").rstrip("\x00")[:MAX_TEXT]
             out.append({"key": "Comment", "chunk": "COM", "text": text})
         i += 2 + length
     return out
@@ -124,7 +126,7 @@ def exif_text(media: Media) -> list[dict[str, Any]]:
     except Exception:  # noqa: BLE001 - malformed EXIF is the exif detector's business
         return []
     out = []
-    comment = _user_comment(sub.get(0x9286))
+    comment = (_user_comment(sub.get(0x9286)) or "")[:MAX_TEXT]
     if comment and comment.strip():
         out.append({"key": "UserComment", "chunk": "EXIF", "text": comment})
     value = exif.get(0x010E)  # ImageDescription; Software and Make are the exif detector's
@@ -140,13 +142,25 @@ def _json(text: str) -> Any:
         return None
 
 
+def _settings_line(text: str) -> str | None:
+    """AUTOMATIC1111's last line: ``Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, ...``.
+
+    Checked line by line (linear time, whatever the text holds).
+    """
+    for line in text.splitlines():
+        if _STEPS.match(line) and any(k in line for k in ("Sampler:", "CFG scale:", "Seed:")):
+            return line
+    return None
+
+
 def recognise(chunks: list[dict[str, Any]]) -> tuple[str, str, dict[str, Any]] | None:
     """(generator, what was found, extracted fields) for the first generator record found."""
     by_key = {c["key"].lower(): c["text"] for c in chunks}
     for key in ("parameters", "usercomment"):
-        text = by_key.get(key)
-        if text and _A1111.search(text):
-            fields = dict(_A1111_FIELD.findall(text))
+        line = _settings_line(by_key.get(key) or "")
+        if line:
+            fields = dict(_A1111_FIELD.findall(line))
+            text = by_key[key]
             prompt = text.split("\nNegative prompt:")[0].split("\nSteps:")[0].strip()
             fields["prompt"] = prompt[:PREVIEW]
             return (

@@ -19,7 +19,6 @@ packets larger than 4 MB are not parsed.
 from __future__ import annotations
 
 import io
-import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -31,7 +30,7 @@ from verifier.media import Media
 from verifier.report import EvidenceKind, Finding, Status
 
 MAX_PACKET = 4 << 20
-_PACKET = re.compile(rb"<x:x[am]pmeta[\s>].*?</x:x[am]pmeta>", re.DOTALL)
+_STARTS = (b"<x:xmpmeta", b"<x:xapmeta")
 NS = {
     "http://ns.adobe.com/xap/1.0/": "xmp",
     "http://ns.adobe.com/xap/1.0/mm/": "xmpMM",
@@ -81,9 +80,26 @@ IIM_FIELDS = {
 }  # fmt: skip
 
 
-def find_packets(data: bytes) -> list[bytes]:
-    """XMP packets anywhere in the file (they are stored as plain text in every format)."""
-    return [m.group(0) for m in _PACKET.finditer(data)][:8]
+def find_packets(data: bytes, limit: int = 8) -> list[bytes]:
+    """XMP packets anywhere in the file (they are stored as plain text in every format).
+
+    Plain ``find`` calls, one pass over the file: a regex with a lazy ``.*?`` would go
+    quadratic on a file full of opening tags and no closing one.
+    """
+    packets: list[bytes] = []
+    for start_tag in _STARTS:
+        end_tag = b"</" + start_tag[1:] + b">"
+        i = 0
+        while len(packets) < limit:
+            start = data.find(start_tag, i)
+            if start < 0:
+                break
+            end = data.find(end_tag, start)
+            if end < 0:
+                break
+            packets.append(data[start : end + len(end_tag)])
+            i = end
+    return packets
 
 
 def _key(tag: str) -> str:
