@@ -129,6 +129,11 @@ class Settings:
         "`<VERIFIER_DATA_DIR>/verifier.db`; PostgreSQL works too.",
         example="postgresql+psycopg://verifier@db/verifier",
     )
+    log_level: str = _setting(
+        "INFO",
+        lambda s: s.strip().upper(),
+        "Logging level: DEBUG, INFO, WARNING or ERROR.",
+    )
     redact_gps: bool = _setting(
         False,
         parse_bool,
@@ -141,11 +146,6 @@ class Settings:
         "PEM file of trusted root certificates for C2PA Content Credentials; with it a valid "
         "manifest whose signer chains to one of them is reported as trusted.",
         example="/etc/verifier/c2pa-trust-anchors.pem",
-    )
-    log_level: str = _setting(
-        "INFO",
-        lambda s: s.strip().upper(),
-        "Logging level: DEBUG, INFO, WARNING or ERROR.",
     )
 
     def __post_init__(self) -> None:
