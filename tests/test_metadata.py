@@ -403,3 +403,11 @@ def test_double_compression_traces():
     twice = double_quantization(save(Image.open(io.BytesIO(save(scene, 60))).convert("RGB"), 90))
     assert once["double_compression_traces"] is False
     assert twice["double_compression_traces"] is True
+
+
+def test_video_location_is_redacted_when_asked(settings):
+    data = make_video({"com.apple.quicktime.location.ISO6709": "+48.8582+002.2945/"})
+    shown = run(VideoContainer, data, settings)
+    assert shown.evidence["metadata"]["com.apple.quicktime.location.ISO6709"].startswith("+48")
+    hidden = run(VideoContainer, data, settings.with_overrides(redact_gps=True))
+    assert "48.85" not in json.dumps(hidden.evidence)

@@ -323,7 +323,7 @@ class Exif(Detector):
         maker_note = _maker_note_size(media)
         evidence["maker_note_bytes"] = maker_note
         make = (evidence.get("make") or "").lower()
-        if make and not maker_note and any(make.startswith(m) for m in _MAKERNOTE_MAKES):
+        if make and not maker_note and any(make.startswith(brand) for brand in _MAKERNOTE_MAKES):
             evidence["maker_note_stripped"] = True
             signals.append((0.55, 0.1, f"{evidence['make']} cameras write maker notes and this "
                             "file has none (often dropped when a tool re-saves)", m))  # fmt: skip

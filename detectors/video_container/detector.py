@@ -159,6 +159,10 @@ class VideoContainer(Detector):
             info = probe(media.data)
         except av.FFmpegError as exc:
             return self.skip(f"FFmpeg cannot parse this container ({exc}).")
+        if self.settings.redact_gps:
+            for m in [info["metadata"], *(st["metadata"] for st in info["streams"])]:
+                for key in [k for k in m if "location" in k.lower() or "gps" in k.lower()]:
+                    m[key] = "redacted (VERIFIER_REDACT_GPS)"
         meta = info["metadata"]
         stream_meta = [s["metadata"] for s in info["streams"]]
         all_meta = [meta, *stream_meta]
