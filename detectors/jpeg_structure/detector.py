@@ -208,7 +208,7 @@ def double_quantization(data: bytes, max_side: int = 1024) -> dict[str, Any] | N
     y0, x0 = (h - h8) // 16 * 8, (w - w8) // 16 * 8
     crop = y[y0 : y0 + h8, x0 : x0 + w8].astype(np.float64) - 128
     blocks = crop.reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    coef = np.einsum("ki,nij,lj->nkl", _DCT, blocks, _DCT)
+    coef = _DCT @ blocks @ _DCT.T
     roughness = []
     for u, v in _LOW_AC:
         k = np.abs(np.rint(coef[:, u, v] / q[u, v])).astype(np.int64)
