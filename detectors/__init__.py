@@ -5,11 +5,21 @@ the method and its source, license, models it needs), then add one line to ``DET
 Names are checked unique at start-up (``verifier.registry.validate``).
 """
 
-from detectors.exif_presence import ExifPresence
+from detectors.c2pa import C2pa
+from detectors.exif import Exif
 from detectors.file_facts import FileFacts
+from detectors.jpeg_structure import JpegStructure
+from detectors.text_chunks import TextChunks
+from detectors.video_container import VideoContainer
+from detectors.xmp_iptc import XmpIptc
 from verifier.detector import Detector
 
 DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
-    ExifPresence,
+    Exif,
+    XmpIptc,
+    TextChunks,
+    JpegStructure,
+    VideoContainer,
+    C2pa,
 )

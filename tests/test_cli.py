@@ -30,7 +30,7 @@ def test_analyze_one_file_readable(capsys, monkeypatch):
     assert main(["analyze", str(SAMPLES / "camera.jpg")]) == EXIT_OK
     out = capsys.readouterr().out
     assert "verdict: inconclusive" in out
-    assert "file_facts" in out and "exif_presence" in out
+    assert "file_facts" in out and "text_chunks" in out
 
 
 def test_analyze_json_single_is_an_object(capsys):

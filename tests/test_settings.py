@@ -21,14 +21,14 @@ def test_parsing():
         {
             "VERIFIER_MAX_BYTES": "64M",
             "VERIFIER_MAX_PIXELS": "1_000_000",
-            "VERIFIER_DETECTORS": "file_facts, exif_presence",
+            "VERIFIER_DETECTORS": "file_facts, exif",
             "VERIFIER_DETECTOR_TIMEOUT": "2.5",
             "VERIFIER_LOG_LEVEL": "debug",
         }
     )
     assert s.max_bytes == 64 * 1024**2
     assert s.max_pixels == 1_000_000
-    assert s.detectors == ("file_facts", "exif_presence")
+    assert s.detectors == ("file_facts", "exif")
     assert s.detector_timeout == 2.5
     assert s.log_level == "DEBUG"
 

@@ -110,7 +110,7 @@ class Settings:
         parse_names,
         "Comma-separated detector names to run; empty runs every registered detector "
         "(`verifier detectors` lists them).",
-        example="file_facts,exif_presence",
+        example="file_facts,exif",
     )
     disabled_detectors: tuple[str, ...] = _setting(
         (),
@@ -189,6 +189,19 @@ class Settings:
         "INFO",
         lambda s: s.strip().upper(),
         "Logging level: DEBUG, INFO, WARNING or ERROR.",
+    )
+    redact_gps: bool = _setting(
+        False,
+        parse_bool,
+        "Leave GPS coordinates out of reports (only whether a position is present is kept), "
+        "e.g. to protect a source's location in stored reports.",
+    )
+    c2pa_trust_anchors: Path | None = _setting(
+        None,
+        parse_path,
+        "PEM file of trusted root certificates for C2PA Content Credentials; with it a valid "
+        "manifest whose signer chains to one of them is reported as trusted.",
+        example="/etc/verifier/c2pa-trust-anchors.pem",
     )
 
     def __post_init__(self) -> None:

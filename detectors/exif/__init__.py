@@ -1,0 +1,3 @@
+from detectors.exif.detector import Exif
+
+__all__ = ["Exif"]

@@ -1,3 +1,0 @@
-from detectors.exif_presence.detector import ExifPresence
-
-__all__ = ["ExifPresence"]

@@ -1,0 +1,3 @@
+from detectors.jpeg_structure.detector import JpegStructure
+
+__all__ = ["JpegStructure"]

@@ -1,0 +1,3 @@
+from detectors.text_chunks.detector import TextChunks
+
+__all__ = ["TextChunks"]

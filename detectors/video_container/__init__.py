@@ -1,0 +1,3 @@
+from detectors.video_container.detector import VideoContainer
+
+__all__ = ["VideoContainer"]

@@ -1,0 +1,3 @@
+from detectors.xmp_iptc.detector import XmpIptc
+
+__all__ = ["XmpIptc"]

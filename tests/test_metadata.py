@@ -1,0 +1,413 @@
+"""Metadata-forensics detectors: files made here, plus the shared fixtures when present."""
+
+from __future__ import annotations
+
+import io
+import json
+import runpy
+import struct
+import zlib
+
+import pytest
+from conftest import ROOT
+from media_factory import pattern
+from PIL import Image, PngImagePlugin
+
+from detectors.c2pa.detector import C2pa, read_manifest
+from detectors.exif.detector import Exif, date_checks, make_jpeg
+from detectors.jpeg_structure.detector import JpegStructure, estimate_quality, walk_markers
+from detectors.text_chunks.detector import TextChunks, png_text
+from detectors.video_container.detector import VideoContainer, make_video
+from detectors.xmp_iptc.detector import XmpIptc, make_xmp, parse_xmp
+from verifier.errors import ConfigError
+from verifier.media import load_media
+from verifier.pipeline import Pipeline
+from verifier.report import EvidenceKind, Status
+from verifier.verdict import compute_verdict
+
+
+def run(detector_cls, data: bytes, settings):
+    pipeline = Pipeline(settings, [detector_cls(settings)])
+    return pipeline.run_detector(pipeline.detectors[0], load_media(data, settings))
+
+
+# -- exif ---------------------------------------------------------------------------------------
+
+
+def _gps_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "Acme"
+    exif[0x0110] = "One"
+    sub = exif.get_ifd(0x8769)
+    sub[0x9003] = "2026:03:14 10:00:00"
+    sub[0x9011] = "+01:00"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (48.0, 51.0, 29.4)
+    gps[3], gps[4] = "W", (2.0, 17.0, 40.2)
+    gps[7], gps[29] = (9.0, 0.0, 5.0), "2026:03:14"
+    buf = io.BytesIO()
+    pattern(96, 64).save(buf, "JPEG", exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_exif_reports_gps_and_time_agreement(settings):
+    f = run(Exif, _gps_jpeg(), settings)
+    assert f.status is Status.OK
+    gps = f.evidence["gps"]
+    assert gps["latitude"] == pytest.approx(48.85817, abs=1e-5)
+    assert gps["longitude"] == pytest.approx(-2.29450, abs=1e-5)
+    assert f.evidence["date_checks"]["gps_agrees"] is True  # 10:00 +01:00 == 09:00:05 UTC
+
+
+def test_exif_gps_redaction(settings):
+    f = run(Exif, _gps_jpeg(), settings.with_overrides(redact_gps=True))
+    assert f.evidence["gps_present"] is True
+    assert "redacted" in f.evidence["gps"]
+    assert "48.85" not in json.dumps(f.evidence)
+
+
+def test_date_checks_flag_a_gps_time_no_zone_explains():
+    from datetime import datetime
+
+    local = datetime(2026, 3, 14, 10, 0, 0)
+    assert date_checks({"datetime_original": local}, datetime(2026, 3, 14, 8, 0, 30))["gps_agrees"]
+    assert not date_checks({"datetime_original": local}, datetime(2026, 3, 14, 8, 23, 0))[
+        "gps_agrees"
+    ]
+
+
+def test_exif_thumbnail_of_another_picture_is_strong_manipulation_evidence(settings):
+    scene = pattern(320, 240, seed=1)
+    other = Image.new("RGB", (320, 240), (240, 240, 40))
+    other.paste((10, 10, 10), (0, 120, 160, 240))
+    same = run(Exif, make_jpeg(scene, make="Acme", model="One", thumbnail=scene), settings)
+    assert same.evidence["thumbnail"]["verdict"] == "matches"
+    swapped = run(Exif, make_jpeg(scene, make="Acme", model="One", thumbnail=other), settings)
+    assert swapped.evidence["thumbnail"]["verdict"] == "different_content"
+    assert swapped.score >= 0.8 and swapped.weight >= 0.5
+    assert compute_verdict([swapped]).label.value == "likely_manipulated"
+
+
+def test_exif_thumbnail_of_a_wider_frame_is_a_crop(settings):
+    scene = pattern(320, 240, seed=2)
+    cropped = scene.crop((0, 30, 320, 210))  # 16:9 crop of the 4:3 capture
+    f = run(Exif, make_jpeg(cropped, make="Acme", thumbnail=scene), settings)
+    assert f.evidence["thumbnail"]["verdict"] == "different_frame"
+    assert 0.5 < f.score < 0.8
+
+
+def test_exif_generator_in_software_is_synthesis(settings):
+    f = run(Exif, make_jpeg(pattern(64, 48), software="Adobe Firefly"), settings)
+    assert f.evidence_kind is EvidenceKind.SYNTHESIS and f.score >= 0.8
+
+
+# -- text chunks --------------------------------------------------------------------------------
+
+
+def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (1, 2, 3)).save(buf, "PNG")
+    data = buf.getvalue()
+    end = data.rindex(b"IEND") - 4
+    extra = b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        for kind, body in chunks
+    )
+    return data[:end] + extra + data[end:]
+
+
+def test_png_text_reads_all_three_chunk_kinds():
+    comp = zlib.compress(b"hello zTXt")
+    data = _png(
+        [
+            (b"tEXt", b"Title\x00plain"),
+            (b"zTXt", b"Comment\x00\x00" + comp),
+            (b"iTXt", b"Description\x00\x01\x00en\x00\x00" + zlib.compress("ünï".encode())),
+        ]
+    )
+    got = {c["key"]: c["text"] for c in png_text(data)}
+    assert got == {"Title": "plain", "Comment": "hello zTXt", "Description": "ünï"}
+
+
+def test_ztxt_bomb_is_capped():
+    bomb = zlib.compress(b"A" * (50 << 20), 9)  # 50 MB of text in ~50 KB
+    (chunk,) = png_text(_png([(b"zTXt", b"parameters\x00\x00" + bomb)]))
+    assert len(chunk["text"]) <= 1 << 20
+
+
+def test_stable_diffusion_in_jpeg_user_comment(settings):
+    params = "a red fox\nNegative prompt: blur\nSteps: 30, Sampler: DPM++ 2M, CFG scale: 6, Seed: 9"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + params.encode("utf-16-be")
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", exif=exif.tobytes())
+    f = run(TextChunks, buf.getvalue(), settings)
+    assert f.score >= 0.9
+    assert f.evidence["generator_fields"]["Seed"] == "9"
+    assert f.evidence["generator_fields"]["prompt"] == "a red fox"
+
+
+def test_a_prompt_word_in_a_title_is_not_a_claim(settings):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "Midjourney-style painting of stable diffusion in a lab")
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24)).save(buf, "PNG", pnginfo=info)
+    assert run(TextChunks, buf.getvalue(), settings).score is None
+
+
+def test_generated_claim_sample_is_likely_synthetic():
+    from verifier.settings import Settings
+
+    report = Pipeline(Settings.from_env({})).analyze_path(ROOT / "samples" / "generated-claim.png")
+    assert report.verdict.label.value == "likely_synthetic"
+    text = next(f for f in report.findings if f.detector == "text_chunks")
+    assert text.evidence["generator_fields"]["Seed"] == "1234"
+
+
+# -- xmp / iptc ---------------------------------------------------------------------------------
+
+
+def _jpeg_xmp(xmp: bytes) -> bytes:
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", xmp=xmp)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "min_score"),
+    [
+        ("trainedAlgorithmicMedia", EvidenceKind.SYNTHESIS, 0.9),
+        ("compositeWithTrainedAlgorithmicMedia", EvidenceKind.SYNTHESIS, 0.85),
+        ("composite", EvidenceKind.MANIPULATION, 0.6),
+    ],
+)
+def test_digital_source_type(settings, source, kind, min_score):
+    f = run(XmpIptc, _jpeg_xmp(make_xmp(source_type=source)), settings)
+    assert f.evidence["digital_source_type"] == source
+    assert f.evidence_kind is kind and f.score >= min_score
+
+
+def test_xmp_history_is_parsed():
+    packet = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF
+      xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""
+      xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/"
+      xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#"><xmpMM:History><rdf:Seq>
+      <rdf:li stEvt:action="created" stEvt:softwareAgent="Adobe Photoshop 25.0"/>
+      <rdf:li rdf:parseType="Resource"><stEvt:action>saved</stEvt:action>
+      <stEvt:changed>/</stEvt:changed></rdf:li></rdf:Seq></xmpMM:History>
+      </rdf:Description></rdf:RDF></x:xmpmeta>"""
+    history = parse_xmp(packet)["xmpMM:History"]
+    assert history == [
+        {"action": "created", "softwareAgent": "Adobe Photoshop 25.0"},
+        {"action": "saved", "changed": "/"},
+    ]
+
+
+def test_malformed_xmp_is_reported_not_raised(settings):
+    f = run(XmpIptc, _jpeg_xmp(b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><oops></x:xmpmeta>'), settings)
+    assert f.status is Status.OK and f.evidence["problems"]
+
+
+# -- jpeg structure -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("quality", [10, 37, 75, 95, 100])
+def test_quality_of_libjpeg_files_is_exact(quality):
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=quality)
+    tables = {k: list(v) for k, v in Image.open(buf).quantization.items()}
+    q = estimate_quality(tables)
+    assert q["ijg_exact"] and q["quality_estimate"] == quality
+
+
+def test_markers_and_anomalies():
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    s = walk_markers(data)
+    assert s["coding"] == "progressive" and s["scans"] > 1 and s["end_marker_found"]
+    broken = walk_markers(data[:2] + b"\xff\xd8" + data[2:])
+    assert any("second start-of-image" in a for a in broken["anomalies"])
+
+
+def test_camera_exif_on_a_libjpeg_resave_is_weak_evidence(settings):
+    f = run(JpegStructure, make_jpeg(pattern(64, 48), make="Acme"), settings)
+    assert f.evidence["camera_exif_but_resaved"] is True
+    assert f.weight < 0.2
+
+
+# -- video --------------------------------------------------------------------------------------
+
+
+def test_video_phone_claim_with_ffmpeg_traces(settings):
+    f = run(VideoContainer, make_video({"com.apple.quicktime.make": "Apple"}), settings)
+    assert f.evidence["camera"] == {"com.apple.quicktime.make": "Apple"}
+    assert f.evidence["ffmpeg_traces"] and f.score >= 0.6
+
+
+def test_video_ai_tool_claim(settings):
+    f = run(VideoContainer, make_video({"comment": "Generated with Sora"}), settings)
+    assert f.evidence_kind is EvidenceKind.SYNTHESIS and f.score >= 0.9
+
+
+def test_unparsable_video_is_skipped(settings):
+    data = make_video({})
+    f = run(VideoContainer, data[:40] + b"\x00" * 64, settings)
+    assert f.status in (Status.SKIPPED, Status.OK)
+
+
+# -- c2pa ---------------------------------------------------------------------------------------
+
+
+def test_c2pa_trust_anchor_file_is_checked(settings, tmp_path):
+    bad = tmp_path / "anchors.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError):
+        C2pa(settings.with_overrides(c2pa_trust_anchors=bad))
+    with pytest.raises(ConfigError):
+        C2pa(settings.with_overrides(c2pa_trust_anchors=tmp_path / "missing.pem"))
+
+
+def test_c2pa_agrees_with_every_fixture(shared_data, settings):
+    bench = runpy.run_path(str(ROOT / "bench" / "metadata_corpus.py"), run_name="not_main")
+    folder = shared_data / "fixtures" / "c2pa"
+    expected = json.loads((folder / "c2pa_python_reader_results.json").read_text())
+    disagree = [
+        name
+        for name, want in expected.items()
+        if not bench["outcome_agrees"](
+            want, read_manifest((folder / name).read_bytes(), bench["mime_for"](name), settings)
+        )
+    ]
+    assert disagree == []
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "kind", "low", "high"),
+    [
+        ("XCA.jpg", Status.OK, EvidenceKind.MANIPULATION, 0.9, 1.0),  # pixels changed
+        ("E-sig-CA.jpg", Status.OK, EvidenceKind.MANIPULATION, 0.8, 1.0),  # signature broken
+        ("ocsp.jpg", Status.OK, EvidenceKind.SYNTHESIS, 0.9, 1.0),  # Firefly, valid
+        ("C_with_CAWG_data.jpg", Status.OK, EvidenceKind.MANIPULATION, 0.0, 0.2),  # capture
+        ("CA.jpg", Status.OK, EvidenceKind.MANIPULATION, 0.3, 0.5),  # colour adjustments only
+        ("cloud.jpg", Status.OK, None, None, None),  # remote: informational
+        ("no_manifest.jpg", Status.OK, None, None, None),
+        ("nested_moov_1000.mp4", Status.SKIPPED, None, None, None),  # parser abuse
+    ],
+)
+def test_c2pa_findings_on_fixtures(shared_data, settings, name, status, kind, low, high):
+    data = (shared_data / "fixtures" / "c2pa" / name).read_bytes()
+    f = run(C2pa, data, settings)
+    assert f.status is status, f
+    if low is None:
+        assert f.score is None
+    else:
+        assert f.evidence_kind is kind and low <= f.score <= high, f.summary
+    if name == "cloud.jpg":
+        assert f.evidence["remote_url"].startswith("https://")
+
+
+def test_parser_abuse_files_are_refused_with_a_message(shared_data, settings):
+    folder = shared_data / "fixtures" / "c2pa"
+    result = read_manifest((folder / "tiff_poc.tiff").read_bytes(), "image/tiff", settings)
+    assert result.state is None and "could not be parsed" in result.error
+    video = run(VideoContainer, (folder / "nested_moov_1000.mp4").read_bytes(), settings)
+    assert video.status is Status.SKIPPED and "FFmpeg cannot parse" in video.reason
+
+
+# -- exif-samples: ground truth and bad input ---------------------------------------------------
+
+
+def test_exif_agrees_with_exifread_dump_and_bad_files_never_crash(shared_data, settings):
+    bench = runpy.run_path(str(ROOT / "bench" / "metadata_corpus.py"), run_name="not_main")
+    base = shared_data / "fixtures" / "exif-samples"
+    dump = bench["parse_dump"](base / "dump")
+    names = ("exif", "xmp_iptc", "text_chunks", "c2pa", "jpeg_structure")
+    pipeline = Pipeline(
+        settings, [cls(settings) for cls in (Exif, XmpIptc, TextChunks, C2pa, JpegStructure)]
+    )
+    checked, disagree = 0, []
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(base))
+        if path.suffix.lower() not in (".jpg", ".jpeg", ".tiff", ".heic", ".heif"):
+            continue
+        report = pipeline.analyze_path(path)
+        by = {f.detector: f for f in report.findings}
+        assert set(by) == set(names)
+        assert all(f.status is not Status.ERROR for f in report.findings), (rel, report.findings)
+        if rel in dump:
+            checked += 1
+            want = bench["expected_fields"](dump[rel])
+            if not bench["fields_agree"](want, bench["got_fields"](by["exif"].evidence)):
+                disagree.append(rel)
+    assert checked >= 90 and disagree == []
+
+
+# -- c2pa on files signed here ------------------------------------------------------------------
+
+
+def test_c2pa_signed_capture_untrusted_then_trusted(settings, tmp_path):
+    from c2pa_factory import capture_actions, make_pki, signed_jpeg
+
+    data = signed_jpeg(capture_actions())
+    untrusted = run(C2pa, data, settings)
+    assert untrusted.evidence["validation_state"] == "Valid"
+    assert untrusted.evidence["signer"] == "Verifier Test Camera"
+    assert untrusted.score <= 0.15 and untrusted.weight < 0.8  # anyone can self-sign
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(make_pki()[0])
+    trusted = run(C2pa, data, settings.with_overrides(c2pa_trust_anchors=anchors))
+    assert trusted.evidence["validation_state"] == "Trusted"
+    assert trusted.score <= 0.15 and trusted.weight >= 0.8
+    assert compute_verdict([trusted]).label.value == "likely_authentic"
+
+
+def test_c2pa_signed_then_pixels_changed_is_manipulation(settings):
+    from c2pa_factory import capture_actions, signed_jpeg, tamper
+
+    f = run(C2pa, tamper(signed_jpeg(capture_actions())), settings)
+    assert "assertion.dataHash.mismatch" in f.evidence["validation_codes"]
+    assert f.evidence_kind is EvidenceKind.MANIPULATION and f.score >= 0.9
+    assert compute_verdict([f]).label.value == "likely_manipulated"
+
+
+def test_c2pa_signed_ai_declaration_is_synthesis(settings):
+    from c2pa_factory import ai_actions, signed_jpeg
+
+    f = run(C2pa, signed_jpeg(ai_actions()), settings)
+    assert f.evidence["digital_source_types"] == ["trainedAlgorithmicMedia"]
+    assert f.evidence_kind is EvidenceKind.SYNTHESIS and f.score >= 0.9
+    assert compute_verdict([f]).label.value == "likely_synthetic"
+
+
+def test_video_track_rotation_is_read_from_the_display_matrix(settings):
+    # FFmpeg's display rotation is counter-clockwise; the report gives the clockwise angle a
+    # player applies (the classic ``rotate`` tag of phone videos).
+    f = run(VideoContainer, make_video({}, rotation=-90), settings)
+    assert f.evidence["track_rotations_cw_deg"] == [90]
+
+
+def test_double_compression_traces():
+    from detectors.jpeg_structure.detector import double_quantization
+
+    scene = runpy.run_path(str(ROOT / "scripts" / "make_samples.py"), run_name="x")[
+        "render_scene"
+    ]()
+
+    def save(img, quality):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality)
+        return buf.getvalue()
+
+    once = double_quantization(save(scene, 90))
+    twice = double_quantization(save(Image.open(io.BytesIO(save(scene, 60))).convert("RGB"), 90))
+    assert once["double_compression_traces"] is False
+    assert twice["double_compression_traces"] is True
+
+
+def test_video_location_is_redacted_when_asked(settings):
+    data = make_video({"com.apple.quicktime.location.ISO6709": "+48.8582+002.2945/"})
+    shown = run(VideoContainer, data, settings)
+    assert shown.evidence["metadata"]["com.apple.quicktime.location.ISO6709"].startswith("+48")
+    hidden = run(VideoContainer, data, settings.with_overrides(redact_gps=True))
+    assert "48.85" not in json.dumps(hidden.evidence)
