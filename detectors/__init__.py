@@ -7,9 +7,11 @@ Names are checked unique at start-up (``verifier.registry.validate``).
 
 from detectors.exif_presence import ExifPresence
 from detectors.file_facts import FileFacts
+from detectors.perceptual_hash import PerceptualHash
 from verifier.detector import Detector
 
 DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
     ExifPresence,
+    PerceptualHash,
 )
