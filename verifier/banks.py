@@ -530,11 +530,15 @@ class BankStore:
                 )
             ).inserted_primary_key[0]
         entry = self.get_entry(bank, int(entry_id))
-        if quality is not None and quality < hashing.PDQ_MIN_QUALITY:
+        if not hashing.hash_reliable(digest, quality):
+            why = (
+                f"PDQ quality {quality} is below {hashing.PDQ_MIN_QUALITY}"
+                if quality is not None
+                else "The hash has far from half its bits set (a flat image's hash)"
+            )
             entry.warnings.append(
-                f"PDQ quality {quality} is below {hashing.PDQ_MIN_QUALITY}: the image is too "
-                "flat or featureless for reliable matching; matches with this entry will be "
-                "reported but never counted as evidence."
+                f"{why}: too flat or featureless for reliable matching; matches with this "
+                "entry will be reported but never counted as evidence."
             )
         return entry
 
@@ -777,8 +781,8 @@ class BankStore:
             row = rows.get(entry_id)
             if row is None:  # deleted since the index was refreshed
                 continue
-            reliable = (quality is None or quality >= hashing.PDQ_MIN_QUALITY) and (
-                row.quality is None or row.quality >= hashing.PDQ_MIN_QUALITY
+            reliable = hashing.hash_reliable(pdq_hashes[q], quality) and hashing.hash_reliable(
+                bytes(row.pdq), row.quality
             )
             matches.append(
                 Match(

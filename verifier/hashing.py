@@ -102,6 +102,25 @@ def hamming(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
+def degenerate(digest: bytes) -> bool:
+    """Whether a PDQ hash cannot come from an image with detail.
+
+    PDQ sets a bit where a DCT coefficient is above the median, so a hash of any image with
+    detail has about half its bits set (128 of 256 for every one of Meta's test images, even
+    the low-quality ones); a flat image hashes to all zeros. Used to judge hashes that arrive
+    without a quality score (raw hashes pasted into a bank or matched by hex).
+    """
+    ones = int.from_bytes(digest, "big").bit_count()
+    return not 96 <= ones <= 160
+
+
+def hash_reliable(digest: bytes, quality: int | None) -> bool:
+    """Good enough to count as evidence: quality >= 50, or (no quality) not degenerate."""
+    if quality is not None:
+        return quality >= PDQ_MIN_QUALITY
+    return not degenerate(digest)
+
+
 def _to_array(img: Image.Image) -> np.ndarray:
     if img.mode != "RGB":
         img = img.convert("RGB")
