@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--throughput-queries", type=int, default=1000)
     parser.add_argument("--verify", type=int, default=50, help="queries checked by brute force")
     parser.add_argument("--radius", type=int, default=31)
-    parser.add_argument("--substrings", type=int, choices=(8, 12, 16), default=None)
+    parser.add_argument("--substrings", type=int, choices=(12, 16), default=None)
     parser.add_argument("--procs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()

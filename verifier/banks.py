@@ -26,6 +26,7 @@ import csv
 import io
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -274,7 +275,9 @@ class _IndexCache:
         self.lock = threading.Lock()
 
 
-_caches: dict[str, _IndexCache] = {}
+# Keyed by engine (one per database per process, see verifier.db), not by URL: two engines on
+# one URL - tests, or PostgreSQL schemas chosen by connect options - must not share indexes.
+_caches: weakref.WeakKeyDictionary[sa.Engine, _IndexCache] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
 
 _LOAD_CHUNK = 200_000
@@ -292,9 +295,11 @@ class BankStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        url = engine.url.render_as_string(hide_password=False)
         with _caches_lock:
-            self._cache = _caches.setdefault(url, _IndexCache())
+            cache = _caches.get(engine)
+            if cache is None:
+                cache = _caches[engine] = _IndexCache()
+            self._cache = cache
 
     @classmethod
     def from_settings(cls, settings: Settings, *, create: bool = True) -> BankStore | None:

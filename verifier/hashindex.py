@@ -43,8 +43,8 @@ FLAT_LIMIT = 4096
 #: times larger.
 MERGE_RATIO = 4
 #: Substring layouts, by count: (word, shift, width) triples within the 4 big-endian words.
+#: (Eight 32-bit substrings would need 4 G-entry bucket tables; direct addressing stops at 22.)
 LAYOUTS: dict[int, tuple[tuple[int, int, int], ...]] = {
-    8: tuple((w, s, 32) for w in range(WORDS) for s in (32, 0)),
     12: tuple((w, s, b) for w in range(WORDS) for s, b in ((42, 22), (21, 21), (0, 21))),
     16: tuple((w, s, 16) for w in range(WORDS) for s in (48, 32, 16, 0)),
 }
