@@ -45,7 +45,10 @@ def test_search_equals_brute_force(substrings, radius):
     index.add(ids, hashes)
     rng = np.random.default_rng(1)
     queries = np.stack(
-        [near(rng, hashes[int(rng.integers(0, len(hashes)))], int(rng.integers(0, 36))) for _ in range(30)]
+        [
+            near(rng, hashes[int(rng.integers(0, len(hashes)))], int(rng.integers(0, 36)))
+            for _ in range(30)
+        ]
         + [rng.integers(0, 256, 32, dtype=np.uint8) for _ in range(5)]
     )
     qi, got_ids, dist = index.search(queries, radius)

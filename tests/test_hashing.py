@@ -134,7 +134,10 @@ def test_labelme_subset_matches_neither_the_bridge_nor_each_other(pdq_dir, setti
         assert min(hashing.hamming(b, h.hash) for b in bridge.dihedral) > hashing.PDQ_THRESHOLD
         for other_name, other in others.items():
             if other_name != name:
-                assert hashing.hamming(h.hash, other.hash) > hashing.PDQ_THRESHOLD, (name, other_name)
+                assert hashing.hamming(h.hash, other.hash) > hashing.PDQ_THRESHOLD, (
+                    name,
+                    other_name,
+                )
 
 
 def test_dih_rotations_match_the_original_at_the_right_transform(pdq_dir, settings):
