@@ -69,6 +69,29 @@ def flip_masks(width: int, radius: int) -> np.ndarray:
     return np.array(masks, dtype=np.uint64)
 
 
+@cache
+def probe_plan(substrings: int, per_sub: int) -> tuple[np.ndarray, ...]:
+    """Everything a query needs to list its probes in a few vectorised operations.
+
+    Returns (word, shift, width mask) per substring and, per probe, its substring, its XOR
+    mask and the offset of its substring's bucket table (tables are laid out one after another
+    in substring order).
+    """
+    layout = LAYOUTS[substrings]
+    word = np.array([w for w, _, _ in layout], dtype=np.intp)
+    shift = np.array([s for _, s, _ in layout], dtype=np.uint64)
+    key_mask = np.array([(1 << b) - 1 for _, _, b in layout], dtype=np.uint64)
+    subs, masks, bases = [], [], []
+    base = 0
+    for j, (_, _, width) in enumerate(layout):
+        flips = flip_masks(width, per_sub)
+        subs.append(np.full(len(flips), j, dtype=np.intp))
+        masks.append(flips)
+        bases.append(np.full(len(flips), base, dtype=np.int64))
+        base += (1 << width) + 1
+    return word, shift, key_mask, np.concatenate(subs), np.concatenate(masks), np.concatenate(bases)
+
+
 def to_words(hashes: np.ndarray | bytes | list[bytes]) -> np.ndarray:
     """(n, 4) uint64 big-endian words from (n, 32) uint8, concatenated bytes or a list."""
     if isinstance(hashes, list | tuple):
@@ -97,7 +120,6 @@ class _Segment:
     substrings: int = 0  # 0 = flat scan
     starts: np.ndarray | None = None  # concatenated bucket starts, one table per substring
     rows: np.ndarray | None = None  # concatenated row numbers, sorted by substring value
-    bases: tuple[int, ...] = ()  # offset of each substring's table in ``starts``
 
     def __post_init__(self) -> None:
         if self.alive is None:
@@ -128,7 +150,6 @@ class _Segment:
         idx_dtype = np.int32 if n * m + 1 < 2**31 else np.int64
         starts = np.empty(total_table, dtype=idx_dtype)
         rows = np.empty(n * m, dtype=np.int32 if n < 2**31 else np.int64)
-        bases = []
         base = 0
         for j, (w, shift, width) in enumerate(layout):
             keys = (words[:, w] >> np.uint64(shift)) & np.uint64((1 << width) - 1)
@@ -140,9 +161,8 @@ class _Segment:
             table[0] = j * n
             np.cumsum(counts, out=table[1:])
             table[1:] += j * n
-            bases.append(base)
             base += (1 << width) + 1
-        return cls(words=words, ids=ids, substrings=m, starts=starts, rows=rows, bases=tuple(bases))
+        return cls(words=words, ids=ids, substrings=m, starts=starts, rows=rows)
 
     def search(self, q: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query index, row, distance) of every live row within ``radius`` of a query."""
@@ -170,16 +190,10 @@ class _Segment:
 
     def _search_mih(self, q: np.ndarray, radius: int, per_sub: int):
         assert self.starts is not None and self.rows is not None
-        layout = LAYOUTS[self.substrings]
-        probe_parts, qi_parts = [], []
-        for j, (w, shift, width) in enumerate(layout):
-            masks = flip_masks(width, per_sub)
-            keys = (q[:, w] >> np.uint64(shift)) & np.uint64((1 << width) - 1)  # (nq,)
-            probe = (keys[:, None] ^ masks[None, :]).astype(np.int64) + self.bases[j]
-            probe_parts.append(probe.ravel())
-            qi_parts.append(np.repeat(np.arange(len(q)), len(masks)))
-        probe = np.concatenate(probe_parts)
-        probe_q = np.concatenate(qi_parts)
+        word, shift, key_mask, sub, flips, base = probe_plan(self.substrings, per_sub)
+        keys = (q[:, word] >> shift) & key_mask  # (nq, m): each query's substrings
+        probe = ((keys[:, sub] ^ flips).astype(np.int64) + base).ravel()  # (nq * P,)
+        probe_q = np.repeat(np.arange(len(q)), len(sub))
         lo = self.starts[probe].astype(np.int64)
         lengths = self.starts[probe + 1].astype(np.int64) - lo
         nonempty = lengths > 0
