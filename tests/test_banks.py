@@ -314,3 +314,15 @@ def test_indexes_follow_changes_made_by_other_processes(make_store):
     api.delete_bank("b")
     assert worker.match_hex(H0).matches == []
     assert worker.match_hex(H0).banks_searched == []
+
+
+def test_a_deleted_highest_id_is_never_reused(make_store):
+    api, worker = make_store(), make_store()
+    api.create_bank("b")
+    api.add_hash("b", H0)
+    last = api.add_hash("b", _flip(H0, 100))
+    assert worker.match_hex(_flip(H0, 100)).matches[0].entry_id == last.id  # worker loads
+    api.delete_entry("b", last.id)
+    again = api.add_hash("b", _flip(H0, 120))
+    assert again.id > last.id
+    assert [m.entry_id for m in worker.match_hex(_flip(H0, 120)).matches] == [again.id]

@@ -80,6 +80,9 @@ hash_bank_entries = sa.Table(
     sa.Column("media_sha256", sa.String(64), nullable=True),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("bank_id", "pdq", name="uq_hash_bank_entries_bank_pdq"),
+    # Ids must never be reused (the indexes load "ids above the last one seen"); without
+    # AUTOINCREMENT SQLite hands a deleted highest id out again.
+    sqlite_autoincrement=True,
 )
 
 hash_bank_removals = sa.Table(
@@ -94,6 +97,7 @@ hash_bank_removals = sa.Table(
         index=True,
     ),
     sa.Column("entry_id", sa.BigInteger, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # --- values ----------------------------------------------------------------------------------
