@@ -80,6 +80,8 @@ hash_bank_entries = sa.Table(
     sa.Column("media_sha256", sa.String(64), nullable=True),
     sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("bank_id", "pdq", name="uq_hash_bank_entries_bank_pdq"),
+    # "This bank's entries after id N, in id order": incremental index loads and paging.
+    sa.Index("ix_hash_bank_entries_bank_id_id", "bank_id", "id"),
     # Ids must never be reused (the indexes load "ids above the last one seen"); without
     # AUTOINCREMENT SQLite hands a deleted highest id out again.
     sqlite_autoincrement=True,
@@ -94,9 +96,9 @@ hash_bank_removals = sa.Table(
         _BigId,
         sa.ForeignKey("hash_banks.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
     ),
     sa.Column("entry_id", sa.BigInteger, nullable=False),
+    sa.Index("ix_hash_bank_removals_bank_id_id", "bank_id", "id"),
     sqlite_autoincrement=True,
 )
 
