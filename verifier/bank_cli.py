@@ -241,7 +241,7 @@ def _match(store: BankStore, args: argparse.Namespace, settings: Settings) -> in
         results.append({"input": label, **result.model_dump(mode="json")})
         if args.json:
             continue
-        quality = f" quality {result.quality}" if result.quality >= 0 else ""
+        quality = f" quality {result.quality}" if result.quality is not None else ""
         print(f"{label}: pdq {result.pdq}{quality}")
         if not result.banks_searched:
             print("  no banks")

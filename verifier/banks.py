@@ -191,7 +191,7 @@ class Match(_Model):
 
 class MatchResult(_Model):
     pdq: str
-    quality: int
+    quality: int | None = Field(description="PDQ quality; null when matched by a raw hash.")
     hashes: dict[str, str]
     banks_searched: list[str]
     matches: list[Match]
@@ -836,7 +836,7 @@ class BankStore:
         searched, matches = self.match([digest], banks=banks)
         return MatchResult(
             pdq=digest.hex(),
-            quality=-1,
+            quality=None,
             hashes={"pdq": digest.hex()},
             banks_searched=searched,
             matches=matches,
