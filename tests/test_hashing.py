@@ -178,3 +178,15 @@ def test_imagehash_ignores_a_different_icc_profile(shared_data, settings):
     ha, hb = (hashing.hash_media(load_path(p, settings)) for p in (a, b))
     assert ha.others["phash"] == hb.others["phash"]
     assert ha.pdq.hash == hb.pdq.hash
+
+
+def test_colour_modes_hash_alike(pdq_dir, settings):
+    """The same picture stored as CMYK, greyscale, palette, RGBA... matches its RGB copy."""
+    files = sorted((pdq_dir / "misc-images" / "modes").glob("*"))
+    if len(files) < 3:
+        pytest.skip("colour-mode fixtures absent")
+    reference = _pdq_of(pdq_dir / "misc-images" / "modes" / "RGB.jpg", settings)
+    for path in files:
+        result = _pdq_of(path, settings)
+        assert result.quality >= hashing.PDQ_MIN_QUALITY, path.name
+        assert hashing.hamming(reference.hash, result.hash) <= 10, path.name
