@@ -270,6 +270,7 @@ def _aware(value: datetime) -> datetime:
 class _BankIndex:
     index: HammingIndex = field(default_factory=HammingIndex)
     generation: int = -1
+    max_entry_id: int = 0  # highest entry id loaded (ids are never reused)
     max_removal_id: int = 0
 
 
@@ -716,7 +717,7 @@ class BankStore:
 
     @staticmethod
     def _load_changes(conn: sa.Connection, bank_id: int, state: _BankIndex) -> None:
-        last = state.index.max_id
+        last = state.max_entry_id
         while True:
             rows = conn.execute(
                 sa.select(hash_bank_entries.c.id, hash_bank_entries.c.pdq)
@@ -728,7 +729,7 @@ class BankStore:
                 break
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             state.index.add(ids, b"".join(bytes(r[1]) for r in rows))
-            last = int(ids[-1])
+            last = state.max_entry_id = int(ids[-1])
         removals = conn.execute(
             sa.select(hash_bank_removals.c.id, hash_bank_removals.c.entry_id)
             .where(
