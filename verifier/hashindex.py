@@ -107,7 +107,12 @@ def to_words(hashes: np.ndarray | bytes | list[bytes]) -> np.ndarray:
 
 
 def _popcount_rows(x: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(x).sum(axis=1, dtype=np.int32)
+    """Bits set per row of an (n, 4) uint64 array.
+
+    Adding the four columns is ~2.5x faster than ``sum(axis=1)`` over such a short axis.
+    """
+    c = np.bitwise_count(x)
+    return c[:, 0].astype(np.int16) + c[:, 1] + c[:, 2] + c[:, 3]
 
 
 @dataclass
@@ -208,9 +213,14 @@ class _Segment:
         pos = np.arange(total, dtype=np.int64) + np.repeat(lo - (ends - lengths), lengths)
         cand = self.rows[pos]
         cand_q = np.repeat(probe_q, lengths)
-        dist = _popcount_rows(self.words[cand] ^ q[cand_q])
-        keep = (dist <= radius) & self.alive[cand]
+        # One random read per candidate is the cost that dominates at 10 M hashes; the liveness
+        # check (another random read) is left for the few candidates within the radius.
+        other = q[0] if len(q) == 1 else q[cand_q]
+        dist = _popcount_rows(self.words[cand] ^ other)
+        keep = dist <= radius
         cand, cand_q, dist = cand[keep], cand_q[keep], dist[keep]
+        live = self.alive[cand]
+        cand, cand_q, dist = cand[live], cand_q[live], dist[live]
         # A row found through several substrings is reported once per query.
         pair = cand_q.astype(np.int64) * self.size + cand
         _, first = np.unique(pair, return_index=True)
