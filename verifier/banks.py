@@ -165,7 +165,7 @@ class ImportResult(_Model):
     bank: str
     added: int
     duplicates: int = Field(description="Hashes already in the bank (or repeated in the input).")
-    entry_ids: list[int] = Field(description="Ids of the added entries (first 1,000).")
+    entry_ids: list[int] = Field(description="Ids of the added entries (the first 1,000).")
 
 
 class Match(_Model):
@@ -581,60 +581,44 @@ class BankStore:
         return self.add_records(bank, records)
 
     def add_records(self, bank: str, records: Sequence[_Record]) -> ImportResult:
-        """Insert parsed records in one transaction, skipping duplicates."""
+        """Insert parsed records in one transaction, skipping duplicates.
+
+        The database skips hashes the bank already holds (``ON CONFLICT DO NOTHING`` on the
+        unique (bank, hash) index) and returns the new ids, so an import costs one batched
+        insert per chunk whatever the bank's size.
+        """
         added_ids: list[int] = []
-        added = duplicates = 0
+        unique: dict[bytes, _Record] = {}
+        for r in records:
+            unique.setdefault(r.pdq, r)
+        now = _now()
+        rows = [
+            {
+                "bank_id": 0,
+                "pdq": r.pdq,
+                "quality": r.quality,
+                "label": r.label.value,
+                "evidence_kind": r.evidence_kind.value,
+                "note": r.note,
+                "source_url": r.source_url,
+                "hashes": {},
+                "media_sha256": None,
+                "added_at": now,
+            }
+            for r in unique.values()
+        ]
         with self.engine.begin() as conn:
             bank_id = self._bank_id(conn, bank, lock=True)
-            seen: set[bytes] = set()
-            for start in range(0, len(records), 5_000):
-                chunk = records[start : start + 5_000]
-                digests = list({r.pdq for r in chunk} - seen)
-                existing: set[bytes] = set()
-                for i in range(0, len(digests), 500):
-                    existing.update(
-                        bytes(v)
-                        for v in conn.execute(
-                            sa.select(hash_bank_entries.c.pdq).where(
-                                hash_bank_entries.c.bank_id == bank_id,
-                                hash_bank_entries.c.pdq.in_(digests[i : i + 500]),
-                            )
-                        ).scalars()
-                    )
-                rows = []
-                now = _now()
-                for r in chunk:
-                    if r.pdq in seen or r.pdq in existing:
-                        duplicates += 1
-                        continue
-                    seen.add(r.pdq)
-                    rows.append(
-                        {
-                            "bank_id": bank_id,
-                            "pdq": r.pdq,
-                            "quality": r.quality,
-                            "label": r.label.value,
-                            "evidence_kind": r.evidence_kind.value,
-                            "note": r.note,
-                            "source_url": r.source_url,
-                            "hashes": {},
-                            "media_sha256": None,
-                            "added_at": now,
-                        }
-                    )
-                if rows:
-                    conn.execute(hash_bank_entries.insert(), rows)
-                    added += len(rows)
-            if added:
-                added_ids = list(
-                    conn.execute(
-                        sa.select(hash_bank_entries.c.id)
-                        .where(hash_bank_entries.c.bank_id == bank_id)
-                        .order_by(hash_bank_entries.c.id.desc())
-                        .limit(min(added, 1000))
-                    ).scalars()
-                )[::-1]
-        return ImportResult(bank=bank, added=added, duplicates=duplicates, entry_ids=added_ids)
+            for row in rows:
+                row["bank_id"] = bank_id
+            for start in range(0, len(rows), 5_000):
+                added_ids += _insert_new(conn, rows[start : start + 5_000])
+        return ImportResult(
+            bank=bank,
+            added=len(added_ids),
+            duplicates=len(records) - len(added_ids),
+            entry_ids=sorted(added_ids)[:1000],
+        )
 
     def get_entry(self, bank: str, entry_id: int) -> Entry:
         with self.engine.connect() as conn:
@@ -842,6 +826,33 @@ class BankStore:
             banks_searched=searched,
             matches=matches,
         )
+
+
+def _insert_new(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert entry rows whose hash the bank does not hold yet; returns the new ids."""
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = (
+            insert(hash_bank_entries)
+            .on_conflict_do_nothing(index_elements=["bank_id", "pdq"])
+            .returning(hash_bank_entries.c.id)
+        )
+        return [int(i) for i in conn.execute(stmt, rows).scalars()]
+    ids = []  # other databases: one row at a time, checking first
+    for row in rows:
+        exists = conn.execute(
+            sa.select(hash_bank_entries.c.id).where(
+                hash_bank_entries.c.bank_id == row["bank_id"],
+                hash_bank_entries.c.pdq == row["pdq"],
+            )
+        ).first()
+        if exists is None:
+            ids.append(int(conn.execute(hash_bank_entries.insert(), row).inserted_primary_key[0]))
+    return ids
 
 
 def _no_bank(name: str) -> NotFoundError:
