@@ -580,7 +580,7 @@ class BankStore:
         records = list(_parse_import(text, default_label, default_kind, default_note, default_url))
         return self.add_records(bank, records)
 
-    def add_records(self, bank: str, records: Sequence[_Record]) -> ImportResult:
+    def add_records(self, bank: str, records: Sequence[NewEntry]) -> ImportResult:
         """Insert parsed records in one transaction, skipping duplicates.
 
         The database skips hashes the bank already holds (``ON CONFLICT DO NOTHING`` on the
@@ -588,7 +588,7 @@ class BankStore:
         insert per chunk whatever the bank's size.
         """
         added_ids: list[int] = []
-        unique: dict[bytes, _Record] = {}
+        unique: dict[bytes, NewEntry] = {}
         for r in records:
             unique.setdefault(r.pdq, r)
         now = _now()
@@ -879,7 +879,10 @@ def _entry(row: Any, bank: str) -> Entry:
 
 
 @dataclass(frozen=True)
-class _Record:
+class NewEntry:
+    """One entry to add in bulk with :meth:`BankStore.add_records` (values already checked:
+    build it with ``hashing.parse_pdq_hex`` and the ``Label`` / ``FakeKind`` enums)."""
+
     pdq: bytes
     quality: int | None
     label: Label
@@ -895,7 +898,7 @@ MAX_IMPORT_PROBLEMS = 20
 
 def _parse_import(
     text: str, label: Label, kind: FakeKind, note: str, url: str
-) -> Iterable[_Record]:
+) -> Iterable[NewEntry]:
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), None)
     if first is None:
@@ -908,7 +911,7 @@ def _parse_import(
 
 def _parse_lines(
     lines: list[str], label: Label, kind: FakeKind, note: str, url: str
-) -> list[_Record]:
+) -> list[NewEntry]:
     records, problems = [], []
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
@@ -923,12 +926,12 @@ def _parse_lines(
         except BadRequestError as exc:
             problems.append(f"line {number}: {exc.message}")
             continue
-        records.append(_Record(digest, None, label, kind, note, url))
+        records.append(NewEntry(digest, None, label, kind, note, url))
     _raise_problems(problems)
     return records
 
 
-def _parse_csv(text: str, label: Label, kind: FakeKind, note: str, url: str) -> list[_Record]:
+def _parse_csv(text: str, label: Label, kind: FakeKind, note: str, url: str) -> list[NewEntry]:
     body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
     reader = csv.DictReader(io.StringIO(body))
     fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
@@ -961,7 +964,7 @@ def _parse_csv(text: str, label: Label, kind: FakeKind, note: str, url: str) -> 
         except ValueError:
             problems.append(f"row {number}: quality {get('quality')!r} is not an integer")
             continue
-        records.append(_Record(digest, quality, row_label, row_kind, row_note, row_url))
+        records.append(NewEntry(digest, quality, row_label, row_kind, row_note, row_url))
     _raise_problems(problems)
     if not records:
         raise BadRequestError("The import is empty: no hashes found.")
