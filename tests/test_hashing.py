@@ -190,3 +190,16 @@ def test_colour_modes_hash_alike(pdq_dir, settings):
         result = _pdq_of(path, settings)
         assert result.quality >= hashing.PDQ_MIN_QUALITY, path.name
         assert hashing.hamming(reference.hash, result.hash) <= 10, path.name
+
+
+def test_large_jpeg_is_hashed_on_the_cached_eighth_scale_copy(settings):
+    from hash_factory import jpeg
+
+    from verifier.media import load_media
+
+    big = load_media(jpeg(scene(8, 2400, 1800)), settings)
+    assert hashing.hash_side(big) == 300
+    hashes = hashing.hash_media(big)
+    assert hashes.hashed_size == (300, 225)
+    small = hashing.hash_image(scene(8, 2400, 1800).resize((800, 600)))
+    assert hashing.hamming(hashes.pdq.hash, small.pdq.hash) <= 10
