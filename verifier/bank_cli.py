@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
             "--kind",
             choices=[x.value for x in FakeKind],
             default=FakeKind.MANIPULATION.value,
-            help="for a known fake: manipulated (edited) or synthesis (generated)",
+            help="for a known fake: manipulation (edited) or synthesis (generated)",
         )
         p.add_argument("--note", default="", help="free text, e.g. what the fact-check found")
         p.add_argument("--source-url", default="", help="e.g. the published fact-check")
