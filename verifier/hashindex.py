@@ -19,7 +19,8 @@ Updates: the index is a small log-structured merge of immutable segments. New ha
 a flat (scanned) tail; a full tail becomes an indexed segment; segments of similar size are
 merged, so adding one hash costs amortised O(log n) rebuild work and a search visits at most a
 handful of segments. Removals mark rows dead (ids are looked up by binary search, because ids
-are kept ascending) and segments mostly dead are compacted on the next merge.
+are kept ascending); a segment more than half dead is rebuilt without its dead rows, and
+merges drop dead rows too.
 
 Thread safety: searches read an immutable snapshot of the segment list; mutations hold a lock.
 """
@@ -55,8 +56,9 @@ def choose_substrings(n: int) -> int:
 
     16-bit substrings keep the bucket tables tiny (256 KiB each); 21-22 bit substrings cost
     128 MiB of tables whatever the size but keep candidates few (random hashes at 10 M: ~11 k
-    per query instead of ~42 k). Measured (bench/bench_hashindex.py, CPU per lookup): at 1 M,
-    0.42 ms with 12 substrings vs 0.73 ms with 16; at 10 M, ~3 ms vs ~14 ms p50.
+    per query instead of ~42 k). Measured with bench/bench_hashindex.py on the same build: at
+    1 M, 0.42 vs 0.73 ms CPU per lookup; at 10 M, 3.2 vs 14.4 ms p50 (an earlier build; the
+    current one does 1.7 ms with 12 substrings).
     """
     return 16 if n < 500_000 else 12
 
