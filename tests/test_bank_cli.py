@@ -93,3 +93,24 @@ def test_import_refusal_in_a_subprocess(tmp_path):
     assert "Traceback" not in result.stderr
     listing = run_cli("bank", "list", "--json", env=env)
     assert json.loads(listing.stdout)[0]["entry_count"] == 0
+
+
+def test_changes_from_another_process_reach_a_loaded_index(tmp_path):
+    """A long-lived process (API or worker) sees entries another process adds and deletes."""
+    from verifier.banks import BankStore
+    from verifier.settings import Settings
+
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    store = BankStore.from_settings(settings)
+    assert store is not None
+    store.create_bank("b")
+    assert store.match_hex(H0).matches == []  # index loaded (empty) in this process
+    env = {"VERIFIER_DATA_DIR": str(tmp_path / "data")}
+    added = run_cli("bank", "add", "b", "--hash", H0, "--note", "from elsewhere", env=env)
+    assert added.returncode == EXIT_OK, added.stderr
+    [match] = store.match_hex(H0).matches
+    assert match.note == "from elsewhere"
+    deleted = run_cli("bank", "delete", "b", "--entry", str(match.entry_id), env=env)
+    assert deleted.returncode == EXIT_OK, deleted.stderr
+    assert store.match_hex(H0).matches == []
+    dispose_all()
