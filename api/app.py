@@ -34,10 +34,11 @@ def create_app(
     app.extensions["verifier.settings"] = settings
     create_all(settings)
 
-    from api import health, v1, web
+    from api import banks, health, v1, web
 
     app.register_blueprint(health.bp)
     app.register_blueprint(v1.bp)
+    app.register_blueprint(banks.bp)
     app.register_blueprint(web.bp)
 
     @app.errorhandler(VerifierError)

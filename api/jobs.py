@@ -30,7 +30,28 @@ def preload(settings: Settings) -> Pipeline:
     if _pipeline is None or _pipeline.settings != settings:
         _pipeline = Pipeline(settings)
         _store = Store(settings)
+        warm_banks(settings, every=0)
     return _pipeline
+
+
+_banks_refreshed = 0.0
+
+
+def warm_banks(settings: Settings, every: float = 10.0) -> None:
+    """Bring the hash-bank indexes up to date in this (parent) process, so forked work-horses
+    inherit them instead of each reloading what changed since the worker started."""
+    global _banks_refreshed
+    if time.monotonic() - _banks_refreshed < every:
+        return
+    _banks_refreshed = time.monotonic()
+    try:
+        from verifier.banks import BankStore
+
+        store = BankStore.from_settings(settings, create=False)
+        if store is not None:
+            store.refresh()
+    except Exception:  # the detector reports matching failures per analysis
+        log.warning("could not refresh the hash-bank indexes", exc_info=True)
 
 
 def run_analysis(analysis_id: str) -> str:

@@ -64,6 +64,108 @@ def openapi() -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": error}}}
 
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    from verifier.banks import BankInfo, Entry, EntryPage, ImportResult, MatchResult
+
+    bank, entry = _schema(BankInfo, defs), _schema(Entry, defs)
+    page, imported, matched = (_schema(m, defs) for m in (EntryPage, ImportResult, MatchResult))
+
+    def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    def path_params(*names: str) -> list[dict[str, Any]]:
+        return [
+            {"name": n, "in": "path", "required": True,
+             "schema": {"type": "integer" if n == "entry_id" else "string"}}
+            for n in names
+        ]  # fmt: skip
+
+    upload = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "label": {"type": "string", "enum": ["known_fake", "known_original", "other"]},
+                    "evidence_kind": {"type": "string", "enum": ["manipulation", "synthesis"]},
+                    "note": {"type": "string"},
+                    "source_url": {"type": "string"},
+                },
+            }
+        }
+    }
+    by_hash = {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["pdq"],
+                "properties": {
+                    "pdq": {"type": "string", "description": "64 hex digits"},
+                    "label": {"type": "string", "enum": ["known_fake", "known_original", "other"]},
+                    "evidence_kind": {"type": "string", "enum": ["manipulation", "synthesis"]},
+                    "note": {"type": "string"},
+                    "source_url": {"type": "string"},
+                    "quality": {"type": "integer", "minimum": 0, "maximum": 100},
+                },
+            }
+        }
+    }
+    bank_errors = {"400": err("Malformed request"), "404": err("Unknown bank or entry")}
+    bank_paths = {
+        "/v1/banks": {
+            "get": {"summary": "List hash banks",
+                    "responses": {"200": ok({"type": "array", "items": bank})}},
+            "post": {
+                "summary": "Create a bank",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["name"],
+                    "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                                   "threshold": {"type": "integer"}}}}}},
+                "responses": {"201": ok(bank, "Created"), "400": err("Malformed request"),
+                              "409": err("A bank with that name exists")},
+            },
+        },
+        "/v1/banks/{name}": {
+            "parameters": path_params("name"),
+            "get": {"summary": "A bank", "responses": {"200": ok(bank), **bank_errors}},
+            "patch": {"summary": "Change a bank's description or threshold",
+                      "responses": {"200": ok(bank), **bank_errors}},
+            "delete": {"summary": "Delete a bank and its entries",
+                       "responses": {"200": ok(bank), **bank_errors}},
+        },
+        "/v1/banks/{name}/entries": {
+            "parameters": path_params("name"),
+            "get": {"summary": "Entries, paged by after_id",
+                    "responses": {"200": ok(page), **bank_errors}},
+            "post": {"summary": "Add an image (multipart) or a raw PDQ hash (JSON)",
+                     "requestBody": {"required": True, "content": {**upload, **by_hash}},
+                     "responses": {"201": ok(entry, "Added"), **bank_errors,
+                                   "409": err("Already in the bank"),
+                                   "415": err("Neither multipart nor JSON")}},
+        },
+        "/v1/banks/{name}/import": {
+            "parameters": path_params("name"),
+            "post": {"summary": "Import many PDQ hashes (text, one per line, or CSV)",
+                     "requestBody": {"required": True, "content": {
+                         "text/plain": {"schema": {"type": "string"}},
+                         "text/csv": {"schema": {"type": "string"}}}},
+                     "responses": {"200": ok(imported), **bank_errors,
+                                   "415": err("Not text")}},
+        },
+        "/v1/banks/{name}/entries/{entry_id}": {
+            "parameters": path_params("name", "entry_id"),
+            "get": {"summary": "An entry", "responses": {"200": ok(entry), **bank_errors}},
+            "delete": {"summary": "Delete an entry",
+                       "responses": {"200": ok(entry), **bank_errors}},
+        },
+        "/v1/match": {
+            "post": {"summary": "Match an image (multipart) or a PDQ hash (JSON) against banks",
+                     "requestBody": {"required": True, "content": {**upload, **by_hash}},
+                     "responses": {"200": ok(matched), **bank_errors,
+                                   "413": err("Too large"), "415": err("Not an image"),
+                                   "422": err("Unreadable image")}},
+        },
+    }  # fmt: skip
     ok_json = {"content": {"application/json": {"schema": analysis}}}
     return {
         "openapi": "3.1.0",
@@ -134,6 +236,7 @@ def openapi() -> dict[str, Any]:
                     },
                 }
             },
+            **bank_paths,
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}
             },

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+import redis
 from rq import Worker
 
 from api.queue import (
@@ -34,12 +35,20 @@ log = logging.getLogger("verifier.worker")
 class AnalysisWorker(Worker):
     """RQ's forking worker plus a liveness heartbeat thread (the parent process only)."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, alive_connection: redis.Redis, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Its own client: no connection pool shared with the thread that forks work-horses.
+        self._alive_conn = alive_connection
         self._alive_stop = threading.Event()
 
+    def execute_job(self, job, queue) -> None:
+        import api.jobs
+
+        api.jobs.warm_banks(Settings.from_env())  # in the parent, before the fork
+        super().execute_job(job, queue)
+
     def _keep_alive(self) -> None:
-        conn = self.connection
+        conn = self._alive_conn
         key = ALIVE_PREFIX + self.name
         while not self._alive_stop.is_set():
             try:
@@ -86,7 +95,12 @@ def main(burst: bool = False) -> int:
         target=maintenance_loop, args=(settings, stop), name="maintenance", daemon=True
     )
     maint.start()
-    worker = AnalysisWorker([get_queue(conn)], connection=conn, job_monitoring_interval=5)
+    worker = AnalysisWorker(
+        [get_queue(conn)],
+        connection=conn,
+        job_monitoring_interval=5,
+        alive_connection=connect(settings.redis_url),
+    )
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         worker.work(burst=burst, logging_level=settings.log_level, with_scheduler=False)

@@ -9,6 +9,7 @@ from detectors.c2pa import C2pa
 from detectors.exif import Exif
 from detectors.file_facts import FileFacts
 from detectors.jpeg_structure import JpegStructure
+from detectors.perceptual_hash import PerceptualHash
 from detectors.text_chunks import TextChunks
 from detectors.video_container import VideoContainer
 from detectors.xmp_iptc import XmpIptc
@@ -22,4 +23,5 @@ DETECTORS: tuple[type[Detector], ...] = (
     JpegStructure,
     VideoContainer,
     C2pa,
+    PerceptualHash,
 )

@@ -5,7 +5,8 @@ Exit codes (also in ``verifier --help`` and the README):
 * 0 - every file was analysed (whatever the verdicts);
 * 1 - an unexpected internal error;
 * 2 - bad command-line usage;
-* 3 - at least one file could not be analysed (unsupported, corrupt, too large, unreadable);
+* 3 - at least one file could not be analysed (unsupported, corrupt, too large, unreadable),
+  or a ``bank`` command was refused (malformed hash, unknown bank, duplicate entry);
 * 4 - a configuration error (a bad ``VERIFIER_*`` setting).
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from verifier import __version__
+from verifier import __version__, bank_cli
 from verifier.errors import ConfigError, VerifierError
 from verifier.report import Report, Status
 from verifier.settings import Settings, settings_table
@@ -30,7 +31,8 @@ EPILOG = """exit codes:
   0  every file was analysed (whatever the verdicts)
   1  unexpected internal error
   2  bad command-line usage
-  3  at least one file could not be analysed (unsupported, corrupt, too large, unreadable)
+  3  at least one file could not be analysed (unsupported, corrupt, too large, unreadable),
+     or a bank command was refused (malformed hash, unknown bank, duplicate entry)
   4  configuration error (a bad VERIFIER_* setting)
 """
 
@@ -106,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("detectors", help="list the registered detectors")
     settings = sub.add_parser("settings", help="print every setting and its current value")
     settings.add_argument("--markdown", action="store_true", help="the README's settings table")
+    bank_cli.add_parser(sub)
     return parser
 
 
@@ -126,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _detectors(settings)
         if args.command == "settings":
             return _settings(args, settings)
+        if args.command == "bank":
+            return bank_cli.run(args, settings)
     except ConfigError as exc:
         print(f"verifier: configuration error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG

@@ -49,7 +49,9 @@ def _make_engine(url: str, settings: Settings) -> Engine:
 
 def create_all(settings: Settings) -> Engine:
     """Create every declared table that does not exist yet; returns the engine."""
-    import verifier.storage  # noqa: F401  - importing declares the tables on `metadata`
+    # importing these modules declares their tables on `metadata`
+    import verifier.banks
+    import verifier.storage  # noqa: F401
 
     engine = get_engine(settings)
     metadata.create_all(engine)

@@ -41,6 +41,13 @@ class NotFoundError(VerifierError):
     http_status = 404
 
 
+class ConflictError(VerifierError):
+    """The request clashes with what is stored (a duplicate name or entry)."""
+
+    code = "conflict"
+    http_status = 409
+
+
 class MediaTooLargeError(VerifierError):
     """The input exceeds a size limit (bytes, pixels or side length)."""
 

@@ -1,0 +1,3 @@
+from detectors.perceptual_hash.detector import PerceptualHash
+
+__all__ = ["PerceptualHash"]
