@@ -411,3 +411,134 @@ def test_video_location_is_redacted_when_asked(settings):
     assert shown.evidence["metadata"]["com.apple.quicktime.location.ISO6709"].startswith("+48")
     hidden = run(VideoContainer, data, settings.with_overrides(redact_gps=True))
     assert "48.85" not in json.dumps(hidden.evidence)
+
+
+# -- jpeg structure: encoder catalogue ----------------------------------------------------------
+
+
+def _catalogued(encoder: str, setting: str | None = None) -> dict:
+    from detectors.jpeg_structure.detector import load_catalogue
+
+    return next(
+        e
+        for e in load_catalogue()["encoders"]
+        if e["encoder"] == encoder and (setting is None or e["setting"] == setting)
+    )
+
+
+def _jpeg_with_tables(tables: list[list[int]], make: str | None = None) -> bytes:
+    """A JPEG whose tables are ``tables`` (Pillow's qtables=), as the catalogued encoder writes."""
+    exif = Image.Exif()
+    if make:
+        exif[0x010F], exif[0x0110] = make, "Model"
+    buf = io.BytesIO()
+    pattern(96, 64).save(buf, "JPEG", qtables=tables, subsampling=0, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_catalogue_entries_are_consistent():
+    from detectors.jpeg_structure.detector import _IJG, load_catalogue, table_hash
+
+    cat = load_catalogue()
+    ijg = {table_hash([list(lt), list(ct)]) for lt, ct in _IJG.values()}
+    hashes = [e["hash"] for e in cat["encoders"]]
+    assert len(hashes) == len(set(hashes))
+    for e in cat["encoders"]:
+        assert e["hash"] == table_hash(e["tables"]) and e["hash"] not in ijg
+        assert e["sources"] and all(s.startswith("fixtures/") for s in e["sources"])
+        assert all(len(t) == 64 for t in e["tables"])
+
+
+def test_catalogue_reproduces_from_the_fixtures(shared_data):
+    from detectors.jpeg_structure.detector import load_catalogue, table_hash
+
+    for e in load_catalogue()["encoders"]:
+        for source in e["sources"]:
+            path = shared_data / source.split(":", 1)[0]
+            with Image.open(path) as img:
+                tables = [list(img.quantization[k]) for k in sorted(img.quantization)]
+            assert table_hash(tables) == e["hash"], source
+
+
+@pytest.mark.parametrize("quality", [30, 60, 85, 98])
+def test_libjpeg_files_are_not_taken_for_a_catalogued_encoder(settings, quality):
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=quality)
+    f = run(JpegStructure, buf.getvalue(), settings)
+    assert "encoder_match" not in f.evidence
+    assert f.evidence["last_saved_by"].startswith(
+        f"an IJG libjpeg-family encoder at quality {quality}"
+    )
+
+
+def test_photoshop_tables_on_a_camera_file_show_a_resave(settings):
+    ps = _catalogued("Adobe Photoshop", "quality 12")
+    f = run(JpegStructure, _jpeg_with_tables(ps["tables"], make="Canon"), settings)
+    match = f.evidence["encoder_match"]
+    assert (match["encoder"], match["setting"], match["match"]) == (
+        "Adobe Photoshop",
+        "quality 12",
+        "exact",
+    )
+    assert f.evidence["last_saved_by"] == "Adobe Photoshop, quality 12"
+    assert f.evidence["camera_exif_but_resaved"] is True
+    assert f.score == pytest.approx(0.65) and f.weight == pytest.approx(0.2)
+    assert compute_verdict([f]).label.value == "inconclusive"  # one moderate signal is not enough
+    plain = run(JpegStructure, _jpeg_with_tables(ps["tables"]), settings)
+    assert plain.score is None and plain.evidence["encoder_match"]["encoder"] == "Adobe Photoshop"
+
+
+def test_near_match_reports_its_closeness(settings):
+    sfw = _catalogued("Adobe Photoshop Save for Web")
+    tables = [list(t) for t in sfw["tables"]]
+    for i in (20, 40, 63):
+        tables[0][i] += 1
+    match = run(JpegStructure, _jpeg_with_tables(tables), settings).evidence["encoder_match"]
+    assert match["match"] == "near" and match["max_abs_difference"] == 1
+    assert match["mean_abs_difference"] == pytest.approx(3 / 128, abs=1e-3)
+    far = [[min(255, v + 3) for v in t] for t in sfw["tables"]]
+    assert "encoder_match" not in run(JpegStructure, _jpeg_with_tables(far), settings).evidence
+
+
+def test_camera_tables_against_the_exif_make(settings):
+    canon = _catalogued("Canon PowerShot SD300")
+    same = run(JpegStructure, _jpeg_with_tables(canon["tables"], make="Canon"), settings)
+    assert same.evidence["tables_match_exif_make"] is True
+    other = run(
+        JpegStructure, _jpeg_with_tables(canon["tables"], make="NIKON CORPORATION"), settings
+    )
+    assert other.evidence["tables_match_exif_make"] is False
+    assert other.score == pytest.approx(0.62) and other.weight < 0.2
+
+
+def _insert_segment(jpeg: bytes, marker: int, body: bytes) -> bytes:
+    return jpeg[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def test_save_records_photoshop_ducky_and_facebook():
+    from detectors.jpeg_structure.detector import save_records
+
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=71)
+    base = buf.getvalue()
+    quality = b"8BIM" + struct.pack(">H", 0x0406) + b"\x00\x00" + struct.pack(">I", 7)
+    quality += struct.pack(">hhh", 6, 1, 1) + b"\x01\x00"  # quality 10 (stored minus 4)
+    iptc = b"\x1c\x02\x28" + struct.pack(">H", 8) + b"FBMD0100"
+    fb = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc)) + iptc
+    data = _insert_segment(base, 0xED, b"Photoshop 3.0\x00" + quality + fb)
+    data = _insert_segment(data, 0xEC, b"Ducky" + struct.pack(">HHI", 1, 4, 60) + b"\x00\x00")
+    assert save_records(data) == {
+        "photoshop_quality": 10,
+        "facebook_fbmd": True,
+        "save_for_web_quality": 60,
+    }
+
+
+def test_photoshop_record_on_libjpeg_tables_is_a_reencode(settings):
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=71)
+    body = b"8BIM" + struct.pack(">H", 0x0406) + b"\x00\x00" + struct.pack(">I", 6)
+    body += struct.pack(">hhh", 8, 0, 1)
+    data = _insert_segment(buf.getvalue(), 0xED, b"Photoshop 3.0\x00" + body)
+    f = run(JpegStructure, data, settings)
+    assert "re-encoded after Photoshop" in f.evidence["photoshop_record_mismatch"]
