@@ -542,3 +542,85 @@ def test_photoshop_record_on_libjpeg_tables_is_a_reencode(settings):
     data = _insert_segment(buf.getvalue(), 0xED, b"Photoshop 3.0\x00" + body)
     f = run(JpegStructure, data, settings)
     assert "re-encoded after Photoshop" in f.evidence["photoshop_record_mismatch"]
+
+
+# -- video: what a vendor's camera software always writes --------------------------------------
+
+_APPLE_KEYS = {
+    "com.apple.quicktime.make": "Apple",
+    "com.apple.quicktime.model": "iPhone 15",
+    "com.apple.quicktime.software": "17.4",
+    "com.apple.quicktime.creationdate": "2026-03-14T10:00:00+0100",
+}
+
+
+def test_video_apple_claim_with_everything_apple_writes(settings):
+    data = make_video(_APPLE_KEYS, fmt="mov", handler="Core Media Video", bitexact=True)
+    data = data.replace(b"FFMP", b"\x00\x00\x00\x00")  # the sample vendor Apple's muxer writes
+    f = run(VideoContainer, data, settings)
+    assert f.evidence["vendor_check"]["missing_always"] == []
+    assert f.evidence["ffmpeg_traces"] == []
+    assert f.score == pytest.approx(0.4) and f.weight == pytest.approx(0.1)
+
+
+def test_video_apple_claim_missing_apple_atoms(settings):
+    # Another muxer's handler name (as MainConcept's in the c2pa fixtures), no FFmpeg tag.
+    data = make_video(
+        {"com.apple.quicktime.make": "Apple"},
+        handler="Mainconcept Video Media Handler",
+        bitexact=True,
+    )
+    f = run(VideoContainer, data, settings)
+    check = f.evidence["vendor_check"]
+    assert check["vendor"].startswith("Apple")
+    missing = " ".join(check["missing_always"])
+    for what in ("'qt  '", "quicktime.model", "quicktime.software", "creationdate", "Core Media"):
+        assert what in missing
+    assert f.evidence["ffmpeg_traces"] == []
+    assert f.score == pytest.approx(0.6) and f.weight == pytest.approx(0.2)
+    assert "lacks" in f.summary
+    ffmpeg = run(VideoContainer, make_video({"com.apple.quicktime.make": "Apple"}), settings)
+    assert ffmpeg.score == pytest.approx(0.65) and "lacks" in ffmpeg.summary
+
+
+def test_video_ffmpeg_mov_muxer_leaves_its_vendor(settings):
+    data = make_video(_APPLE_KEYS, fmt="mov", handler="Core Media Video", bitexact=True)
+    f = run(VideoContainer, data, settings)
+    assert "sample vendor FFMP" in f.evidence["ffmpeg_traces"] and f.score == pytest.approx(0.65)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "missing", "score"),
+    [({}, ["metadata key com.android.version (the Android release)"], 0.6),
+     ({"com.android.version": "14"}, [], 0.4)],
+)  # fmt: skip
+def test_video_android_handler_claim(settings, metadata, missing, score):
+    data = make_video(metadata, handler="VideoHandle", bitexact=True)
+    f = run(VideoContainer, data, settings)
+    check = f.evidence["vendor_check"]
+    assert check["vendor"].startswith("Android") and check["missing_always"] == missing
+    assert f.score == pytest.approx(score) and f.weight <= 0.15
+
+
+@pytest.mark.parametrize("with_firmware", [True, False])
+def test_video_gopro_user_data(settings, with_firmware):
+    udta = {"FIRM": b"HD9.01.01.60.00"} if with_firmware else None
+    data = make_video({"make": "GoPro"}, handler="GoPro AVC", bitexact=True, user_data=udta)
+    f = run(VideoContainer, data, settings)
+    check = f.evidence["vendor_check"]
+    assert ("FIRM" in f.evidence["atoms"]["udta"]) is with_firmware
+    assert any("gpmd" in m for m in check["missing_usually"])  # listed, never scored
+    if with_firmware:
+        assert check["missing_always"] == [] and f.score == pytest.approx(0.4)
+    else:
+        assert "FIRM" in check["missing_always"][0] and f.score == pytest.approx(0.6)
+
+
+def test_video_vendor_expectations_on_real_files(shared_data, settings):
+    """No false claim on the vPDQ videos (FFmpeg, no vendor); a real Apple recording passes."""
+    for path in sorted((shared_data / "fixtures" / "vpdq" / "videos").glob("*.mp4")):
+        f = run(VideoContainer, path.read_bytes(), settings)
+        assert "vendor_check" not in f.evidence and f.score == pytest.approx(0.55), path.name
+    mov = run(VideoContainer, (shared_data / "fixtures" / "c2pa" / "c.mov").read_bytes(), settings)
+    assert mov.evidence["vendor_check"]["missing_always"] == []
+    assert mov.score is not None and mov.score < 0.5
