@@ -8,7 +8,15 @@ use their own tables. The markers tell more: Adobe software writes an ``APP14 Ad
 and a ``Photoshop 3.0`` (APP13) resource block; libjpeg writes ``JFIF`` (APP0); cameras write
 ``Exif`` (APP1) first and often ``MPF`` (APP2) previews.
 
-What counts: a file whose EXIF names a camera (and no editing software) but whose markers show
+Tables that are not IJG tables are looked up in ``encoders.json``, a catalogue of other
+encoders' table sets (Photoshop's quality levels, Save for Web, Lightroom, twelve cameras...)
+read from public fixture files whose origin the file records (scripts/jpeg_encoder_catalogue.py);
+Photoshop's, Save for Web's and Facebook's own save records are read from their segments.
+
+What counts: a file whose EXIF names a camera (and no editing software) but whose tables are a
+catalogued editor's was re-saved by it (moderate-weak); a camera make that contradicts the
+catalogued camera whose tables the file has is weak evidence of transplanted EXIF. A file
+whose EXIF names a camera (and no editing software) but whose markers show
 it was last written by other software (a JFIF segment before the EXIF one, as libjpeg-based
 tools write, or Adobe's segments) was re-saved after capture (weak: the re-save may be an
 export or a platform's recompression). The tables alone do not tell: many older cameras use

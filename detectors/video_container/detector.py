@@ -13,6 +13,9 @@ platforms, converters and editors use) writes ``encoder: Lavf...`` and the handl
   re-muxed after capture (moderate);
 - FFmpeg's fingerprints and no camera metadata: processed by a tool or platform (weak: nearly
   every shared video is);
+- a file that claims a vendor (by keys, handler names or user-data atoms) but lacks atoms that
+  vendor's camera software always writes (``vendors.json``: Apple, Android, GoPro, DJI) was
+  re-muxed or re-encoded by other software, or the claim was added (weak to moderate);
 - camera atoms and nothing else: weak evidence of an unprocessed original (easy to copy).
 
 FFmpeg's demuxers refuse the parser-abuse fixture (1,000 nested ``moov`` boxes) in about 10 ms
