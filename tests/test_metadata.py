@@ -698,3 +698,48 @@ def test_real_iphone_heic_thumbnail_matches(shared_data, settings):
     ).read_bytes()
     f = run(Exif, data, settings)
     assert f.evidence["heif_thumbnail"]["verdict"] == "matches"
+
+
+# -- xmp: JPEG Extended XMP ---------------------------------------------------------------------
+
+
+def _extended_xmp_jpeg(extension: bytes, chunk: int = 200, drop: int | None = None) -> bytes:
+    """A JPEG whose main XMP names an extension (by GUID) carried in several APP1 segments."""
+    import hashlib
+
+    guid = hashlib.md5(extension, usedforsecurity=False).hexdigest().upper().encode()
+    main = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        b'rdf:about="" xmlns:xmpNote="http://ns.adobe.com/xmp/note/" '
+        b'xmpNote:HasExtendedXMP="' + guid + b'"/></rdf:RDF></x:xmpmeta>'
+    )
+    data = _jpeg_xmp(main)
+    segments = b""
+    for k, offset in enumerate(range(0, len(extension), chunk)):
+        if k == drop:
+            continue
+        body = b"http://ns.adobe.com/xmp/extension/\x00" + guid
+        body += struct.pack(">II", len(extension), offset) + extension[offset : offset + chunk]
+        segments += b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    at = data.index(b"\xff\xdb")  # before the first quantisation table
+    return data[:at] + segments + data[at:]
+
+
+def test_extended_xmp_is_reassembled(settings):
+    extension = make_xmp(source_type="trainedAlgorithmicMedia", creator_tool="Big Editor 1.0")
+    data = _extended_xmp_jpeg(extension)
+    f = run(XmpIptc, data, settings)
+    (ext,) = f.evidence["extended_xmp"]
+    assert ext["complete"] and ext["md5_matches_guid"] and ext["referenced_by_main_packet"]
+    assert ext["chunks"] == -(-len(extension) // 200) > 1
+    assert f.evidence["digital_source_type"] == "trainedAlgorithmicMedia"
+    assert f.evidence_kind is EvidenceKind.SYNTHESIS and "problems" not in f.evidence
+
+
+def test_extended_xmp_with_a_missing_chunk_is_a_problem(settings):
+    extension = make_xmp(source_type="trainedAlgorithmicMedia")
+    f = run(XmpIptc, _extended_xmp_jpeg(extension, drop=1), settings)
+    (ext,) = f.evidence["extended_xmp"]
+    assert not ext["complete"] and "digital_source_type" not in f.evidence
+    assert any("Extended XMP" in p for p in f.evidence["problems"])
