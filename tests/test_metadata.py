@@ -572,7 +572,7 @@ def test_video_apple_claim_missing_apple_atoms(settings):
     )
     f = run(VideoContainer, data, settings)
     check = f.evidence["vendor_check"]
-    assert check["vendor"].startswith("Apple")
+    assert "Apple" in check["vendor"]
     missing = " ".join(check["missing_always"])
     for what in ("'qt  '", "quicktime.model", "quicktime.software", "creationdate", "Core Media"):
         assert what in missing
@@ -598,7 +598,7 @@ def test_video_android_handler_claim(settings, metadata, missing, score):
     data = make_video(metadata, handler="VideoHandle", bitexact=True)
     f = run(VideoContainer, data, settings)
     check = f.evidence["vendor_check"]
-    assert check["vendor"].startswith("Android") and check["missing_always"] == missing
+    assert "Android" in check["vendor"] and check["missing_always"] == missing
     assert f.score == pytest.approx(score) and f.weight <= 0.15
 
 

@@ -485,8 +485,9 @@ class JpegStructure(Detector):
                 score=0.65,
                 weight=0.2,
                 summary=f"{head}. The EXIF names a camera ({make}) and no editing software, "
-                f"but the quantisation tables are {known['encoder']}'s: the file was re-saved "
-                "by that software after capture, and its metadata kept (an export is enough).",
+                f"but the quantisation tables are those of {known['encoder']}: the file was "
+                "re-saved by that software after capture, and its metadata kept (an export is "
+                "enough).",
                 evidence=evidence,
             )
         if make and known and known["kind"] == "camera" and known["match"] == "exact":

@@ -357,9 +357,10 @@ class VideoContainer(Detector):
             )
         who = " ".join(dict.fromkeys(camera.values())) if camera else ""
         if vendor and not who:
-            who = f"{vendor['vendor']}: {', '.join(vendor['claimed_by'])}"
+            who = ", ".join(vendor["claimed_by"])
         lacks = (
-            f" It lacks what {vendor['vendor']} software always writes: {'; '.join(missing)}."
+            f" It also lacks what the camera software of {vendor['vendor']} always writes: "
+            f"{'; '.join(missing)}."
             if missing
             else ""
         )
