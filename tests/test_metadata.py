@@ -591,15 +591,22 @@ def test_video_ffmpeg_mov_muxer_leaves_its_vendor(settings):
 
 @pytest.mark.parametrize(
     ("metadata", "missing", "score"),
-    [({}, ["metadata key com.android.version (the Android release)"], 0.6),
-     ({"com.android.version": "14"}, [], 0.4)],
+    [({"com.android.manufacturer": "Google"},
+      ["metadata key com.android.version (the Android release)"], 0.6),
+     ({"com.android.manufacturer": "Google", "com.android.version": "14"}, [], 0.4),
+     ({}, ["metadata key com.android.version (the Android release)"], None)],
 )  # fmt: skip
-def test_video_android_handler_claim(settings, metadata, missing, score):
+def test_video_android_claims(settings, metadata, missing, score):
+    """Device keys claim an Android phone; the handler name alone only says Android wrote it."""
     data = make_video(metadata, handler="VideoHandle", bitexact=True)
     f = run(VideoContainer, data, settings)
     check = f.evidence["vendor_check"]
     assert "Android" in check["vendor"] and check["missing_always"] == missing
-    assert f.score == pytest.approx(score) and f.weight <= 0.15
+    assert check["claim"] == ("device metadata" if metadata else "handler name only")
+    if score is None:
+        assert f.score is None and "not scored" in f.summary
+    else:
+        assert f.score == pytest.approx(score) and f.weight <= 0.15
 
 
 @pytest.mark.parametrize("with_firmware", [True, False])

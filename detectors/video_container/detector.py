@@ -221,11 +221,15 @@ def vendor_expectations(atoms: dict[str, Any], meta: dict[str, str]) -> dict[str
         why += [f"user-data atom {u}" for u in claim.get("udta", []) if u in atoms["udta"]]
         if not why:
             continue
+        # A handler name says which framework wrote the file (any app on that platform), not
+        # that a camera recorded it; metadata keys and user-data atoms claim the device.
+        by_metadata = any(not w.startswith("handler ") for w in why)
         expected = [e for e in vendor["expects"]]
         missing = [e for e in expected if e["atom"] not in present]
         return {
             "vendor": vendor["name"],
             "claimed_by": why,
+            "claim": "device metadata" if by_metadata else "handler name only",
             "expected": [e["what"] for e in expected],
             "missing_always": [e["what"] for e in missing if e["always"]],
             "missing_usually": [e["what"] for e in missing if not e["always"]],
@@ -325,6 +329,7 @@ class VideoContainer(Detector):
         if vendor:
             evidence["vendor_check"] = vendor
         missing = vendor["missing_always"] if vendor else []
+        handler_only = bool(vendor) and vendor["claim"] == "handler name only"
         if camera:
             evidence["camera"] = camera
         texts = [m.get(k, "") for m in all_meta for k in _TEXT_KEYS]
@@ -373,7 +378,7 @@ class VideoContainer(Detector):
                 f"capture.{lacks}",
                 evidence=evidence,
             )
-        if missing:
+        if missing and not handler_only:
             return self.ok(
                 score=0.6,
                 weight=0.2 if len(missing) >= 2 else 0.15,
@@ -391,6 +396,14 @@ class VideoContainer(Detector):
                 summary=f"Written by FFmpeg ({', '.join(ffmpeg)}) with no camera metadata: "
                 "processed by a tool or platform, as nearly every shared video is; weak "
                 "evidence on its own.",
+                evidence=evidence,
+            )
+        if vendor and handler_only and missing:
+            return self.informational(
+                summary=f"Written by the media framework of {vendor['vendor']} ({who}) without "
+                f"what its camera recordings carry ({'; '.join(missing)}): an export, a screen "
+                "recording or an app's re-encode on that platform. No device is claimed, so "
+                "this is not scored.",
                 evidence=evidence,
             )
         if camera or vendor:
