@@ -408,9 +408,13 @@ class JpegStructure(Detector):
         exif = Image.Exif()
         exif[0x010F], exif[0x0110] = "Acme", "One"
         img.save(camera, "JPEG", quality=80, exif=exif.tobytes())
+        ps = next(e for e in load_catalogue()["encoders"] if e["encoder"] == "Adobe Photoshop")
+        resaved = io.BytesIO()
+        img.save(resaved, "JPEG", qtables=ps["tables"], subsampling=0, exif=exif.tobytes())
         return [
             Example("libjpeg q75", plain.getvalue(), Status.OK),
             Example("camera EXIF, libjpeg tables", camera.getvalue(), Status.OK, 0.55, 0.7),
+            Example("camera EXIF, Photoshop's tables", resaved.getvalue(), Status.OK, 0.6, 0.7),
         ]
 
     def analyze(self, media: Media) -> Finding:
