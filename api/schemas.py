@@ -141,7 +141,9 @@ def openapi() -> dict[str, Any]:
                      "requestBody": {"required": True, "content": {**upload, **by_hash}},
                      "responses": {"201": ok(entry, "Added"), **bank_errors,
                                    "409": err("Already in the bank"),
-                                   "415": err("Neither multipart nor JSON")}},
+                                   "413": err("Image too large"),
+                                   "415": err("Neither multipart nor JSON, or not an image"),
+                                   "422": err("Unreadable image")}},
         },
         "/v1/banks/{name}/import": {
             "parameters": path_params("name"),

@@ -6,6 +6,10 @@
   ``dump`` (for every file that the dump lists and the loader accepts), and per-file time of the
   metadata detectors (p50/p95), through the real pipeline;
 - c2pa: the ``c2pa`` detector's validation outcome against c2pa_python_reader_results.json;
+- jpeg_structure: how the exif-samples JPEGs were last saved (IJG tables, a catalogued encoder,
+  or not recognised); the catalogue was read from many of these same files, so this is a
+  lookup's coverage, not an accuracy;
+- videos: the vPDQ samples, and the vendor expectations on the c2pa fixture videos;
 - bad input: every regression and parser-abuse file gives an ok/skipped/error finding, never a
   crash or a hang (the pipeline's time limit is set to 20 s here).
 
@@ -119,6 +123,7 @@ def main() -> int:
         and p.suffix not in (".txt", ".csv")
     )  # fmt: skip
     times, per_detector, agree, disagree, statuses = [], {}, 0, [], {}
+    saved_by: dict[str, int] = {}
     unreadable = []
     for path in files:
         rel = str(path.relative_to(base))
@@ -135,6 +140,16 @@ def main() -> int:
             statuses[f.detector][f.status.value] += 1
             if args.verbose and f.score is not None and f.score != 0.5:
                 print(f"{rel:55s} {f.detector:15s} {f.score:.2f} {f.weight:.2f} {f.summary[:110]}")
+        js = next((f for f in report.findings if f.detector == "jpeg_structure"), None)
+        if js is not None and js.status.value == "ok":
+            match = js.evidence.get("encoder_match")
+            if match:
+                key = f"{match['kind']}: {match['encoder']} ({match['match']})"
+            elif js.evidence.get("ijg_exact"):
+                key = "IJG libjpeg family"
+            else:
+                key = "not recognised"
+            saved_by[key] = saved_by.get(key, 0) + 1
         if rel not in dump:
             continue
         exif = next(f for f in report.findings if f.detector == "exif")
@@ -156,6 +171,7 @@ def main() -> int:
         "per_detector_ms_p50": {k: round(statistics.median(v), 2) for k, v in per_detector.items()},
         "per_detector_ms_max": {k: round(max(v), 2) for k, v in per_detector.items()},
         "statuses": statuses,
+        "jpeg_last_saved_by": dict(sorted(saved_by.items(), key=lambda kv: -kv[1])),
     }
 
     # -- c2pa ----------------------------------------------------------------------------------
@@ -198,6 +214,20 @@ def main() -> int:
             "status": video.status.value,
             "score": video.score,
             "summary": video.summary,
+        }
+    # -- videos: vendor expectations on the c2pa fixture videos (real muxers, one Apple) -------
+    for path in sorted(cdir.glob("*.mov")) + sorted(cdir.glob("*.mp4")):
+        try:
+            report = pipeline.analyze_path(path)
+        except VerifierError:
+            continue
+        video = next(f for f in report.findings if f.detector == "video_container")
+        check = video.evidence.get("vendor_check") or {}
+        videos[f"c2pa/{path.name}"] = {
+            "status": video.status.value,
+            "score": video.score,
+            "vendor": check.get("vendor"),
+            "missing_always": check.get("missing_always"),
         }
     out["videos"] = videos
     text = json.dumps(out, indent=2, default=str)

@@ -20,7 +20,14 @@ def test_api_conforms_to_its_schema(app):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @hyp_settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        # derandomize: the same cases on every run, so CI is repeatable; to explore further,
+        # run with --hypothesis-seed=random (or raise max_examples) when changing the API.
+        @hyp_settings(
+            max_examples=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case):
             # A schema-valid upload may still be refused on content (415 for bytes that are
             # not media), so the "positive data must be accepted" check does not apply.

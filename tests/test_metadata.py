@@ -411,3 +411,342 @@ def test_video_location_is_redacted_when_asked(settings):
     assert shown.evidence["metadata"]["com.apple.quicktime.location.ISO6709"].startswith("+48")
     hidden = run(VideoContainer, data, settings.with_overrides(redact_gps=True))
     assert "48.85" not in json.dumps(hidden.evidence)
+
+
+# -- jpeg structure: encoder catalogue ----------------------------------------------------------
+
+
+def _catalogued(encoder: str, setting: str | None = None) -> dict:
+    from detectors.jpeg_structure.detector import load_catalogue
+
+    return next(
+        e
+        for e in load_catalogue()["encoders"]
+        if e["encoder"] == encoder and (setting is None or e["setting"] == setting)
+    )
+
+
+def _jpeg_with_tables(tables: list[list[int]], make: str | None = None) -> bytes:
+    """A JPEG whose tables are ``tables`` (Pillow's qtables=), as the catalogued encoder writes."""
+    exif = Image.Exif()
+    if make:
+        exif[0x010F], exif[0x0110] = make, "Model"
+    buf = io.BytesIO()
+    pattern(96, 64).save(buf, "JPEG", qtables=tables, subsampling=0, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def test_catalogue_entries_are_consistent():
+    from detectors.jpeg_structure.detector import _IJG, load_catalogue, table_hash
+
+    cat = load_catalogue()
+    ijg = {table_hash([list(lt), list(ct)]) for lt, ct in _IJG.values()}
+    hashes = [e["hash"] for e in cat["encoders"]]
+    assert len(hashes) == len(set(hashes))
+    for e in cat["encoders"]:
+        assert e["hash"] == table_hash(e["tables"]) and e["hash"] not in ijg
+        assert e["sources"] and all(s.startswith("fixtures/") for s in e["sources"])
+        assert all(len(t) == 64 for t in e["tables"])
+
+
+def test_catalogue_reproduces_from_the_fixtures(shared_data):
+    from detectors.jpeg_structure.detector import load_catalogue, table_hash
+
+    for e in load_catalogue()["encoders"]:
+        for source in e["sources"]:
+            path = shared_data / source.split(":", 1)[0]
+            with Image.open(path) as img:
+                tables = [list(img.quantization[k]) for k in sorted(img.quantization)]
+            assert table_hash(tables) == e["hash"], source
+
+
+@pytest.mark.parametrize("quality", [30, 60, 85, 98])
+def test_libjpeg_files_are_not_taken_for_a_catalogued_encoder(settings, quality):
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=quality)
+    f = run(JpegStructure, buf.getvalue(), settings)
+    assert "encoder_match" not in f.evidence
+    assert f.evidence["last_saved_by"].startswith(
+        f"an IJG libjpeg-family encoder at quality {quality}"
+    )
+
+
+def test_photoshop_tables_on_a_camera_file_show_a_resave(settings):
+    ps = _catalogued("Adobe Photoshop", "quality 12")
+    f = run(JpegStructure, _jpeg_with_tables(ps["tables"], make="Canon"), settings)
+    match = f.evidence["encoder_match"]
+    assert (match["encoder"], match["setting"], match["match"]) == (
+        "Adobe Photoshop",
+        "quality 12",
+        "exact",
+    )
+    assert f.evidence["last_saved_by"] == "Adobe Photoshop, quality 12"
+    assert f.evidence["camera_exif_but_resaved"] is True
+    assert f.score == pytest.approx(0.65) and f.weight == pytest.approx(0.2)
+    assert compute_verdict([f]).label.value == "inconclusive"  # one moderate signal is not enough
+    plain = run(JpegStructure, _jpeg_with_tables(ps["tables"]), settings)
+    assert plain.score is None and plain.evidence["encoder_match"]["encoder"] == "Adobe Photoshop"
+
+
+def test_near_match_reports_its_closeness(settings):
+    sfw = _catalogued("Adobe Photoshop Save for Web")
+    tables = [list(t) for t in sfw["tables"]]
+    for i in (20, 40, 63):
+        tables[0][i] += 1
+    match = run(JpegStructure, _jpeg_with_tables(tables), settings).evidence["encoder_match"]
+    assert match["match"] == "near" and match["max_abs_difference"] == 1
+    assert match["mean_abs_difference"] == pytest.approx(3 / 128, abs=1e-3)
+    far = [[min(255, v + 3) for v in t] for t in sfw["tables"]]
+    assert "encoder_match" not in run(JpegStructure, _jpeg_with_tables(far), settings).evidence
+
+
+def test_camera_tables_against_the_exif_make(settings):
+    canon = _catalogued("Canon PowerShot SD300")
+    same = run(JpegStructure, _jpeg_with_tables(canon["tables"], make="Canon"), settings)
+    assert same.evidence["tables_match_exif_make"] is True
+    other = run(
+        JpegStructure, _jpeg_with_tables(canon["tables"], make="NIKON CORPORATION"), settings
+    )
+    assert other.evidence["tables_match_exif_make"] is False
+    assert other.score == pytest.approx(0.62) and other.weight < 0.2
+
+
+def _insert_segment(jpeg: bytes, marker: int, body: bytes) -> bytes:
+    return jpeg[:2] + bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def test_save_records_photoshop_ducky_and_facebook():
+    from detectors.jpeg_structure.detector import save_records
+
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=71)
+    base = buf.getvalue()
+    quality = b"8BIM" + struct.pack(">H", 0x0406) + b"\x00\x00" + struct.pack(">I", 7)
+    quality += struct.pack(">hhh", 6, 1, 1) + b"\x01\x00"  # quality 10 (stored minus 4)
+    iptc = b"\x1c\x02\x28" + struct.pack(">H", 8) + b"FBMD0100"
+    fb = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc)) + iptc
+    data = _insert_segment(base, 0xED, b"Photoshop 3.0\x00" + quality + fb)
+    data = _insert_segment(data, 0xEC, b"Ducky" + struct.pack(">HHI", 1, 4, 60) + b"\x00\x00")
+    assert save_records(data) == {
+        "photoshop_quality": 10,
+        "facebook_fbmd": True,
+        "save_for_web_quality": 60,
+    }
+
+
+def test_photoshop_record_on_libjpeg_tables_is_a_reencode(settings):
+    buf = io.BytesIO()
+    pattern(64, 48).save(buf, "JPEG", quality=71)
+    body = b"8BIM" + struct.pack(">H", 0x0406) + b"\x00\x00" + struct.pack(">I", 6)
+    body += struct.pack(">hhh", 8, 0, 1)
+    data = _insert_segment(buf.getvalue(), 0xED, b"Photoshop 3.0\x00" + body)
+    f = run(JpegStructure, data, settings)
+    assert "re-encoded after Photoshop" in f.evidence["photoshop_record_mismatch"]
+
+
+# -- video: what a vendor's camera software always writes --------------------------------------
+
+_APPLE_KEYS = {
+    "com.apple.quicktime.make": "Apple",
+    "com.apple.quicktime.model": "iPhone 15",
+    "com.apple.quicktime.software": "17.4",
+    "com.apple.quicktime.creationdate": "2026-03-14T10:00:00+0100",
+}
+
+
+def test_video_apple_claim_with_everything_apple_writes(settings):
+    data = make_video(_APPLE_KEYS, fmt="mov", handler="Core Media Video", bitexact=True)
+    data = data.replace(b"FFMP", b"\x00\x00\x00\x00")  # the sample vendor Apple's muxer writes
+    f = run(VideoContainer, data, settings)
+    assert f.evidence["vendor_check"]["missing_always"] == []
+    assert f.evidence["ffmpeg_traces"] == []
+    assert f.score == pytest.approx(0.4) and f.weight == pytest.approx(0.1)
+
+
+def test_video_apple_claim_missing_apple_atoms(settings):
+    # Another muxer's handler name (as MainConcept's in the c2pa fixtures), no FFmpeg tag.
+    data = make_video(
+        {"com.apple.quicktime.make": "Apple"},
+        handler="Mainconcept Video Media Handler",
+        bitexact=True,
+    )
+    f = run(VideoContainer, data, settings)
+    check = f.evidence["vendor_check"]
+    assert "Apple" in check["vendor"]
+    missing = " ".join(check["missing_always"])
+    for what in ("'qt  '", "quicktime.model", "quicktime.software", "creationdate", "Core Media"):
+        assert what in missing
+    assert f.evidence["ffmpeg_traces"] == []
+    assert f.score == pytest.approx(0.6) and f.weight == pytest.approx(0.2)
+    assert "lacks" in f.summary
+    ffmpeg = run(VideoContainer, make_video({"com.apple.quicktime.make": "Apple"}), settings)
+    assert ffmpeg.score == pytest.approx(0.65) and "lacks" in ffmpeg.summary
+
+
+def test_video_ffmpeg_mov_muxer_leaves_its_vendor(settings):
+    data = make_video(_APPLE_KEYS, fmt="mov", handler="Core Media Video", bitexact=True)
+    f = run(VideoContainer, data, settings)
+    assert "sample vendor FFMP" in f.evidence["ffmpeg_traces"] and f.score == pytest.approx(0.65)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "missing", "score"),
+    [({"com.android.manufacturer": "Google"},
+      ["metadata key com.android.version (the Android release)"], 0.6),
+     ({"com.android.manufacturer": "Google", "com.android.version": "14"}, [], 0.4),
+     ({}, ["metadata key com.android.version (the Android release)"], None)],
+)  # fmt: skip
+def test_video_android_claims(settings, metadata, missing, score):
+    """Device keys claim an Android phone; the handler name alone only says Android wrote it."""
+    data = make_video(metadata, handler="VideoHandle", bitexact=True)
+    f = run(VideoContainer, data, settings)
+    check = f.evidence["vendor_check"]
+    assert "Android" in check["vendor"] and check["missing_always"] == missing
+    assert check["claim"] == ("device metadata" if metadata else "handler name only")
+    if score is None:
+        assert f.score is None and "not scored" in f.summary
+    else:
+        assert f.score == pytest.approx(score) and f.weight <= 0.15
+
+
+@pytest.mark.parametrize("with_firmware", [True, False])
+def test_video_gopro_user_data(settings, with_firmware):
+    udta = {"FIRM": b"HD9.01.01.60.00"} if with_firmware else None
+    data = make_video({"make": "GoPro"}, handler="GoPro AVC", bitexact=True, user_data=udta)
+    f = run(VideoContainer, data, settings)
+    check = f.evidence["vendor_check"]
+    assert ("FIRM" in f.evidence["atoms"]["udta"]) is with_firmware
+    assert any("gpmd" in m for m in check["missing_usually"])  # listed, never scored
+    if with_firmware:
+        assert check["missing_always"] == [] and f.score == pytest.approx(0.4)
+    else:
+        assert "FIRM" in check["missing_always"][0] and f.score == pytest.approx(0.6)
+
+
+def test_video_vendor_expectations_on_real_files(shared_data, settings):
+    """No false claim on the vPDQ videos (FFmpeg, no vendor); a real Apple recording passes."""
+    for path in sorted((shared_data / "fixtures" / "vpdq" / "videos").glob("*.mp4")):
+        f = run(VideoContainer, path.read_bytes(), settings)
+        assert "vendor_check" not in f.evidence and f.score == pytest.approx(0.55), path.name
+    mov = run(VideoContainer, (shared_data / "fixtures" / "c2pa" / "c.mov").read_bytes(), settings)
+    assert mov.evidence["vendor_check"]["missing_always"] == []
+    assert mov.score is not None and mov.score < 0.5
+
+
+# -- exif: MPF and HEIF previews ----------------------------------------------------------------
+
+
+def _mpo_with_preview(primary: Image.Image, preview: Image.Image) -> bytes:
+    """A JPEG whose MPF indexes ``preview`` as a "Large Thumbnail (VGA)" (as cameras write).
+
+    Pillow writes the MPF index with the second image typed "Undefined"; the type code in that
+    entry's attribute is set to 0x010001 here.
+    """
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Acme", "One"
+    buf = io.BytesIO()
+    primary.save(buf, "MPO", save_all=True, append_images=[preview], exif=exif.tobytes())
+    data = bytearray(buf.getvalue())
+    start = data.index(b"MPF\x00") + 4
+    endian = "<" if data[start : start + 2] == b"II" else ">"
+    (ifd,) = struct.unpack(endian + "I", data[start + 4 : start + 8])
+    (count,) = struct.unpack(endian + "H", data[start + ifd : start + ifd + 2])
+    for k in range(count):
+        at = start + ifd + 2 + 12 * k
+        tag, _, _, offset = struct.unpack(endian + "HHII", data[at : at + 12])
+        if tag == 0xB002:
+            entry = start + offset + 16  # the second image's MP entry
+            (attr,) = struct.unpack(endian + "I", data[entry : entry + 4])
+            data[entry : entry + 4] = struct.pack(endian + "I", (attr & ~0xFFFFFF) | 0x010001)
+    return bytes(data)
+
+
+def test_mpf_preview_of_another_picture_is_strong_evidence(settings):
+    scene = pattern(320, 240, seed=3)
+    other = Image.new("RGB", (320, 240), (240, 240, 40))
+    other.paste((10, 10, 10), (0, 120, 160, 240))
+    same = run(Exif, _mpo_with_preview(scene, scene.resize((160, 120))), settings)
+    assert same.evidence["mpf_preview"]["verdict"] == "matches"
+    swapped = run(Exif, _mpo_with_preview(scene, other.resize((160, 120))), settings)
+    assert swapped.evidence["mpf_preview"]["verdict"] == "different_content"
+    assert swapped.score >= 0.8 and swapped.weight >= 0.5
+    assert "MPF preview" in swapped.summary
+
+
+def test_mpf_entries_that_are_not_previews_are_left_alone(settings):
+    scene = pattern(320, 240, seed=3)
+    exif = Image.Exif()
+    exif[0x010F] = "Acme"
+    buf = io.BytesIO()  # a second frame typed "Undefined" (as phones' depth and gain maps)
+    scene.save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", (80, 60))], exif=exif)
+    assert "mpf_preview" not in run(Exif, buf.getvalue(), settings).evidence
+
+
+def test_heif_thumbnail_is_found_and_compared(settings):
+    """A HEIF with a thumbnail item (pillow-heif writes one); exifread cannot read the EXIF
+    pillow-heif writes, so the preview path is checked directly here and on a real iPhone file
+    below."""
+    import pillow_heif
+
+    from detectors.exif.detector import compare_thumbnail, embedded_previews
+
+    scene = pattern(256, 192, seed=4)
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(scene).save(buf, quality=80, thumbnails=[96])
+    media = load_media(buf.getvalue(), settings)
+    ((key, _, preview, orientation),) = embedded_previews(media)
+    assert key == "heif_thumbnail" and max(preview.size) == 96
+    assert compare_thumbnail(preview, media.reduced(256), orientation)["correlation"] > 0.9
+
+
+def test_real_iphone_heic_thumbnail_matches(shared_data, settings):
+    data = (
+        shared_data / "fixtures" / "exif-samples" / "heic" / "iphone_13_pro_max.HEIC"
+    ).read_bytes()
+    f = run(Exif, data, settings)
+    assert f.evidence["heif_thumbnail"]["verdict"] == "matches"
+
+
+# -- xmp: JPEG Extended XMP ---------------------------------------------------------------------
+
+
+def _extended_xmp_jpeg(extension: bytes, chunk: int = 200, drop: int | None = None) -> bytes:
+    """A JPEG whose main XMP names an extension (by GUID) carried in several APP1 segments."""
+    import hashlib
+
+    guid = hashlib.md5(extension, usedforsecurity=False).hexdigest().upper().encode()
+    main = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        b'rdf:about="" xmlns:xmpNote="http://ns.adobe.com/xmp/note/" '
+        b'xmpNote:HasExtendedXMP="' + guid + b'"/></rdf:RDF></x:xmpmeta>'
+    )
+    data = _jpeg_xmp(main)
+    segments = b""
+    for k, offset in enumerate(range(0, len(extension), chunk)):
+        if k == drop:
+            continue
+        body = b"http://ns.adobe.com/xmp/extension/\x00" + guid
+        body += struct.pack(">II", len(extension), offset) + extension[offset : offset + chunk]
+        segments += b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    at = data.index(b"\xff\xdb")  # before the first quantisation table
+    return data[:at] + segments + data[at:]
+
+
+def test_extended_xmp_is_reassembled(settings):
+    extension = make_xmp(source_type="trainedAlgorithmicMedia", creator_tool="Big Editor 1.0")
+    data = _extended_xmp_jpeg(extension)
+    f = run(XmpIptc, data, settings)
+    (ext,) = f.evidence["extended_xmp"]
+    assert ext["complete"] and ext["md5_matches_guid"] and ext["referenced_by_main_packet"]
+    assert ext["chunks"] == -(-len(extension) // 200) > 1
+    assert f.evidence["digital_source_type"] == "trainedAlgorithmicMedia"
+    assert f.evidence_kind is EvidenceKind.SYNTHESIS and "problems" not in f.evidence
+
+
+def test_extended_xmp_with_a_missing_chunk_is_a_problem(settings):
+    extension = make_xmp(source_type="trainedAlgorithmicMedia")
+    f = run(XmpIptc, _extended_xmp_jpeg(extension, drop=1), settings)
+    (ext,) = f.evidence["extended_xmp"]
+    assert not ext["complete"] and "digital_source_type" not in f.evidence
+    assert any("Extended XMP" in p for p in f.evidence["problems"])

@@ -95,7 +95,7 @@ def submit_and_wait(base: str, path: Path) -> dict:
         result = json.loads(http("GET", location)[2])
         return result["status"] in ("finished", "failed") and result
 
-    return wait_for(done, 60, f"analysis of {path.name}", every=0.2)
+    return wait_for(done, 180, f"analysis of {path.name}", every=0.2)
 
 
 def test_serve_prints_its_url_and_analyses_over_http(live):

@@ -33,7 +33,7 @@ def status(client, analysis_id):
     return client.get(f"/v1/analyses/{analysis_id}").get_json()
 
 
-def wait_done(client, analysis_id, timeout=60.0, workers=None):
+def wait_done(client, analysis_id, timeout=180.0, workers=None):
     try:
         return wait_for(
             lambda: (s := status(client, analysis_id))["status"] in ("finished", "failed") and s,
@@ -84,7 +84,7 @@ def test_killed_worker_does_not_lose_the_job(plugin_workers, client):
     wait_for(lambda: _running(client, analysis_id), 60, "the job to start")
     pool.kill(pool.procs[0])  # the worker and its work-horse, mid-job, no chance to clean up
     pool.start(1)  # a surviving/replacement worker recovers it
-    done = wait_done(client, analysis_id, timeout=90, workers=pool)
+    done = wait_done(client, analysis_id, workers=pool)
     assert done["status"] == "finished", done
     assert done["attempts"] == 2
 
@@ -95,7 +95,7 @@ def test_crashed_work_horse_is_retried(plugin_workers, client):
     wait_for(lambda: _running(client, analysis_id), 60, "the job to start")
     horse = wait_for(lambda: children(pool.procs[0].pid), 10, "the work-horse")[0]
     os.kill(horse, signal.SIGKILL)  # e.g. the OOM killer
-    done = wait_done(client, analysis_id, timeout=60, workers=pool)
+    done = wait_done(client, analysis_id, workers=pool)
     assert done["status"] == "finished", done
     assert done["attempts"] == 2
 
@@ -178,7 +178,7 @@ def test_a_job_that_always_crashes_is_given_up_with_a_clear_error(
 ):
     pool = plugin_workers("slow_detector:Crash")
     analysis_id = submit(client, SAMPLES / "camera.jpg")
-    done = wait_done(client, analysis_id, timeout=90, workers=pool)
+    done = wait_done(client, analysis_id, workers=pool)
     assert done["status"] == "failed"
     assert done["error"]["code"] == "job_failed"
     assert done["attempts"] == 1 + service_settings.job_retries

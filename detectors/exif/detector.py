@@ -5,7 +5,8 @@ weighed as what it is (metadata is easy to strip and to forge):
 
 - an **embedded thumbnail that shows something else** than the main image: cameras write the
   thumbnail at capture and many editors do not regenerate it, so a thumbnail with different
-  content, or a wider frame (a crop), is strong evidence of editing after capture;
+  content, or a wider frame (a crop), is strong evidence of editing after capture; the same
+  holds for the larger previews of MPF (JPEG) and HEIF files;
 - ``Software`` naming an image editor (moderate) or an AI generator (strong, synthesis);
 - dates that disagree: ``DateTime`` (last modified) later than ``DateTimeOriginal``, a GPS
   time that no time-zone offset explains (weak);
@@ -36,6 +37,7 @@ from verifier.report import EvidenceKind, Finding, Status
 
 # exifread logs every odd tag at WARNING; those are evidence here, not operational problems.
 logging.getLogger("exifread").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)
 
 _FORMATS = ("jpeg", "tiff", "heif", "webp", "png")
 _FIELDS = {
@@ -236,7 +238,7 @@ def compare_thumbnail(
 
 class Exif(Detector):
     name = "exif"
-    version = "1.0.0"
+    version = "1.1.0"
     description = (
         "EXIF: camera, lens, dates and whether they agree, GPS, Software, maker notes, and the "
         "embedded thumbnail compared with the image."
@@ -328,11 +330,15 @@ class Exif(Detector):
             signals.append((0.55, 0.1, f"{evidence['make']} cameras write maker notes and this "
                             "file has none (often dropped when a tool re-saves)", m))  # fmt: skip
 
-        # Thumbnail
+        # Thumbnail, and the larger previews of MPF (JPEG) and HEIF files
         if thumb_bytes:
             thumb_signal = self._thumbnail(thumb_bytes, media, evidence)
             if thumb_signal:
                 signals.append(thumb_signal)
+        for key, label, preview, orientation in embedded_previews(media):
+            preview_signal = self._compare(preview, media, evidence, key, label, orientation)
+            if preview_signal:
+                signals.append(preview_signal)
 
         camera = " ".join(x for x in (evidence.get("make"), evidence.get("model")) if x)
         if not signals:
@@ -371,19 +377,32 @@ class Exif(Detector):
         except Exception as exc:  # noqa: BLE001 - a broken thumbnail is a fact, not a failure
             evidence["thumbnail"] = {"decodable": False, "error": str(exc)[:200]}
             return None
-        main = media.reduced(256)
         # Compare in stored orientation terms: the thumbnail is stored like the main image's
         # data, and media.reduced() has the orientation applied.
-        cmp = compare_thumbnail(thumb, main, media.orientation)
-        evidence["thumbnail"] = cmp
+        return self._compare(
+            thumb, media, evidence, "thumbnail", "embedded thumbnail", media.orientation
+        )
+
+    def _compare(
+        self,
+        thumb: Image.Image,
+        media: Media,
+        evidence: dict[str, Any],
+        key: str,
+        label: str,
+        orientation: int | None,
+    ) -> tuple[float, float, str, EvidenceKind] | None:
+        main = media.reduced(256)
+        cmp = compare_thumbnail(thumb, main, orientation)
+        evidence[key] = cmp
         if cmp["correlation"] < THUMB_MIN_CORRELATION:
             cmp["verdict"] = "different_content"
             return (
                 0.85,
                 0.6,
-                "the embedded thumbnail shows a different picture from the image (correlation "
+                f"the {label} shows a different picture from the image (correlation "
                 f"{cmp['correlation']:.2f}): the image was changed, cropped or replaced after the "
-                "thumbnail was written",
+                f"{label} was written",
                 EvidenceKind.MANIPULATION,
             )
         if cmp["aspect_log_difference"] > THUMB_ASPECT_TOLERANCE:
@@ -391,9 +410,9 @@ class Exif(Detector):
             return (
                 0.6,
                 0.15,
-                f"the embedded thumbnail has a different frame ({cmp['thumbnail_aspect']:.2f}:1 "
+                f"the {label} has a different frame ({cmp['thumbnail_aspect']:.2f}:1 "
                 f"vs {cmp['image_aspect']:.2f}:1 for the image) with matching content: cropped "
-                "after capture, or a camera that stores a 4:3 thumbnail of a 3:2 photo",
+                "after capture, or a camera that stores a 4:3 preview of a 3:2 photo",
                 EvidenceKind.MANIPULATION,
             )
         if cmp["max_block_difference"] > THUMB_BLOCK_DIFF:
@@ -401,12 +420,51 @@ class Exif(Detector):
             return (
                 0.7,
                 0.35,
-                "one region of the image differs from the embedded thumbnail (block difference "
+                f"one region of the image differs from the {label} (block difference "
                 f"{cmp['max_block_difference']:.2f}): possibly a local edit after capture",
                 EvidenceKind.MANIPULATION,
             )
         cmp["verdict"] = "matches"
         return None
+
+
+#: MPF image types that are previews of the primary image (CIPA DC-007 "Large Thumbnail").
+#: Other entries (stereo views, panorama frames, phones' depth and gain maps) are left alone.
+_MPF_PREVIEW_TYPES = ("Large Thumbnail (VGA Equivalent)", "Large Thumbnail (Full HD Equivalent)")
+
+
+def embedded_previews(media: Media) -> list[tuple[str, str, Image.Image, int | None]]:
+    """Previews the capture device stored with the image: (evidence key, label, image, orientation).
+
+    A JPEG's MPF (APP2, CIPA DC-007) may index a "Large Thumbnail" image after the primary
+    one; a HEIF file may carry thumbnail items. Both are written at capture, so an edit of the
+    primary that keeps them leaves them showing the original. MPF previews are stored like the
+    primary's data (the EXIF orientation applies); pillow-heif decodes HEIF thumbnails with
+    their transforms applied, like the primary.
+    """
+    out: list[tuple[str, str, Image.Image, int | None]] = []
+    try:
+        if media.format.name == "jpeg" and b"MPF\x00" in media.data[:65536]:
+            img = Image.open(io.BytesIO(media.data))
+            entries = (getattr(img, "mpinfo", None) or {}).get(0xB002) or []
+            for i, entry in enumerate(entries[: getattr(img, "n_frames", 1)]):
+                if i and entry.get("Attribute", {}).get("MPType") in _MPF_PREVIEW_TYPES:
+                    img.seek(i)
+                    preview = img.convert("RGB")
+                    preview.thumbnail((512, 512))
+                    out.append(("mpf_preview", "MPF preview image", preview, media.orientation))
+                    break
+        elif media.format.name == "heif":
+            import pillow_heif
+
+            heif = pillow_heif.open_heif(io.BytesIO(media.data))
+            primary = heif[getattr(heif, "primary_index", 0)]
+            if primary.info.get("thumbnails"):
+                thumb = primary.get_thumbnail(0).to_pillow()
+                out.append(("heif_thumbnail", "HEIF thumbnail", thumb.convert("RGB"), None))
+    except Exception as exc:  # noqa: BLE001 - a broken preview is a fact, not a failure
+        log.info("embedded preview not readable: %s", exc)
+    return out
 
 
 def _maker_note_size(media: Media) -> int:

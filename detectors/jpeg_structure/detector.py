@@ -8,7 +8,15 @@ use their own tables. The markers tell more: Adobe software writes an ``APP14 Ad
 and a ``Photoshop 3.0`` (APP13) resource block; libjpeg writes ``JFIF`` (APP0); cameras write
 ``Exif`` (APP1) first and often ``MPF`` (APP2) previews.
 
-What counts: a file whose EXIF names a camera (and no editing software) but whose markers show
+Tables that are not IJG tables are looked up in ``encoders.json``, a catalogue of other
+encoders' table sets (Photoshop's quality levels, Save for Web, Lightroom, twelve cameras...)
+read from public fixture files whose origin the file records (scripts/jpeg_encoder_catalogue.py);
+Photoshop's, Save for Web's and Facebook's own save records are read from their segments.
+
+What counts: a file whose EXIF names a camera (and no editing software) but whose tables are a
+catalogued editor's was re-saved by it (moderate-weak); a camera make that contradicts the
+catalogued camera whose tables the file has is weak evidence of transplanted EXIF. A file
+whose EXIF names a camera (and no editing software) but whose markers show
 it was last written by other software (a JFIF segment before the EXIF one, as libjpeg-based
 tools write, or Adobe's segments) was re-saved after capture (weak: the re-save may be an
 export or a platform's recompression). The tables alone do not tell: many older cameras use
@@ -22,13 +30,18 @@ before, at another quality (weak: most shared photos are).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
+import json
 import struct
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from detectors.signatures import editor_in
 from verifier.detector import Detector, Example
 from verifier.media import Media
 from verifier.report import Finding, Status
@@ -79,6 +92,116 @@ def estimate_quality(tables: dict[int, list[int]]) -> dict[str, Any]:
         "luma_dc": luma[0],
         "luma_mean": round(sum(luma) / 64, 2),
     }
+
+
+CATALOGUE = Path(__file__).with_name("encoders.json")
+#: A table set within this mean absolute difference of a catalogued one (and no entry more
+#: than 2 apart) is reported as a near match. Catalogued tables differ from each other by at
+#: least 0.63 on average and some cameras' from the IJG tables by 0.2 (measured on the
+#: catalogue itself), so the tolerance stays well below both.
+NEAR_MEAN, NEAR_MAX = 0.1, 2
+
+
+def table_hash(tables: list[list[int]]) -> str:
+    """Fingerprint of a table set: SHA-256 (16 hex digits) of the slot-ordered tables."""
+    return hashlib.sha256(json.dumps(tables, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def load_catalogue() -> dict[str, Any]:
+    """Known encoders' tables (``encoders.json``, from scripts/jpeg_encoder_catalogue.py)."""
+    doc = json.loads(CATALOGUE.read_text())
+    doc["by_hash"] = {e["hash"]: e for e in doc["encoders"]}
+    return doc
+
+
+def match_encoder(tables: dict[int, list[int]]) -> dict[str, Any] | None:
+    """The catalogued encoder whose tables equal these (by hash), or are within tolerance."""
+    slots = [list(tables[k]) for k in sorted(tables)]
+    if not slots or any(len(t) != 64 for t in slots):
+        return None
+    cat = load_catalogue()
+    entry = cat["by_hash"].get(table_hash(slots))
+    mean = max_diff = 0.0
+    if entry is None:
+        best = None
+        for e in cat["encoders"]:
+            if len(e["tables"]) != len(slots):
+                continue
+            diffs = [abs(a - b) for t, u in zip(slots, e["tables"], strict=True)
+                     for a, b in zip(t, u, strict=True)]  # fmt: skip
+            m = sum(diffs) / len(diffs)
+            if best is None or m < best[0]:
+                best = (m, max(diffs), e)
+        if best is None or best[0] > NEAR_MEAN or best[1] > NEAR_MAX:
+            return None
+        mean, max_diff, entry = best
+    return {
+        "encoder": entry["encoder"],
+        "setting": entry["setting"],
+        "kind": entry["kind"],
+        "make": entry["make"],
+        "match": "exact" if mean == 0 else "near",
+        "mean_abs_difference": round(mean, 3),
+        "max_abs_difference": int(max_diff),
+        "catalogue_hash": entry["hash"],
+        "sources": entry["sources"],
+    }
+
+
+def _segments(data: bytes):
+    """(marker, body) of each header segment before the first scan."""
+    i, n = 2, len(data)
+    while i + 4 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker in (0xD9, 0xDA) or marker == 0xD8:
+            return
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        yield marker, data[i + 4 : i + 2 + length]
+        i += 2 + length
+
+
+def save_records(data: bytes) -> dict[str, Any]:
+    """What encoders record about their own save: Photoshop's quality, Save for Web's, Facebook.
+
+    Photoshop writes its JPEG quality (0-12) in image resource 0x0406 of its APP13 block as a
+    signed 16-bit value minus 4; Save for Web writes an APP12 ``Ducky`` segment whose tag 1 is
+    the quality (0-100); Facebook's pipeline writes an IPTC Special Instructions (2:40) value
+    starting ``FBMD``. All three are read from the file; the fixtures show each (see the
+    README).
+    """
+    out: dict[str, Any] = {}
+    for marker, body in _segments(data):
+        if marker == 0xED and body.startswith(b"Photoshop 3.0\x00"):
+            for rid, res in _photoshop_resources(body[14:]):
+                if rid == 0x0406 and len(res) >= 2:
+                    out["photoshop_quality"] = struct.unpack(">h", res[:2])[0] + 4
+                elif rid == 0x0404 and b"\x1c\x02\x28" in res:
+                    k = res.find(b"\x1c\x02\x28")
+                    if res[k + 5 : k + 9] == b"FBMD":
+                        out["facebook_fbmd"] = True
+        elif marker == 0xEC and body.startswith(b"Ducky") and len(body) >= 13:
+            tag, size = struct.unpack(">HH", body[5:9])
+            if tag == 1 and size == 4:
+                out["save_for_web_quality"] = struct.unpack(">I", body[9:13])[0]
+    return out
+
+
+def _photoshop_resources(body: bytes):
+    j, count = 0, 0
+    while j + 12 <= len(body) and body[j : j + 4] == b"8BIM" and count < 1000:
+        count += 1
+        rid = struct.unpack(">H", body[j + 4 : j + 6])[0]
+        k = j + 6 + 1 + body[j + 6]
+        k += (k - j) % 2
+        if k + 4 > len(body):
+            return
+        (size,) = struct.unpack(">I", body[k : k + 4])
+        yield rid, body[k + 4 : k + 4 + size]
+        j = k + 4 + size + size % 2
 
 
 def walk_markers(data: bytes) -> dict[str, Any]:
@@ -230,25 +353,46 @@ def double_quantization(data: bytes, max_side: int = 1024) -> dict[str, Any] | N
     }
 
 
-def last_saved_by(q: dict[str, Any], segments: list[str]) -> str | None:
+def last_saved_by(
+    q: dict[str, Any], segments: list[str], known: dict[str, Any] | None, records: dict[str, Any]
+) -> str | None:
+    """Who wrote the tables: the IJG family, a catalogued encoder, or Adobe by its markers."""
     apps = {s.split(":", 1)[1] for s in segments if ":" in s}
-    if "Adobe" in apps and "Photoshop 3.0" in apps:
-        return "Adobe software (APP14 Adobe and a Photoshop resource block)"
     if q.get("ijg_exact"):
-        return (
+        who = (
             f"an IJG libjpeg-family encoder at quality {q['quality_estimate']} (libjpeg/"
             "libjpeg-turbo: Pillow, GIMP, ImageMagick, most web platforms, many phones)"
         )
+        if records.get("facebook_fbmd"):
+            who += "; the IPTC 'FBMD' marker shows Facebook's pipeline re-encoded it"
+        return who
+    if known:
+        near = (
+            ""
+            if known["match"] == "exact"
+            else (f" (near match: tables differ by {known['mean_abs_difference']} on average)")
+        )
+        setting = "" if known["kind"] == "camera" else f", {known['setting']}"
+        what = "the camera " if known["kind"] == "camera" else ""
+        return f"{what}{known['encoder']}{setting}{near}"
+    if "Adobe" in apps and "Photoshop 3.0" in apps:
+        return "Adobe software (APP14 Adobe and a Photoshop resource block)"
     if "Adobe" in apps:
         return "an encoder that writes an APP14 Adobe segment (Adobe software, some others)"
     return None
 
 
+def _same_make(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    return bool(a) and bool(b) and (a in b or b in a or a.split()[0] == b.split()[0])
+
+
 class JpegStructure(Detector):
     name = "jpeg_structure"
-    version = "1.0.0"
+    version = "1.1.0"
     description = (
-        "JPEG quantisation tables (estimated quality, libjpeg/Adobe/camera), markers and "
+        "JPEG quantisation tables (estimated quality, last saved by: libjpeg, a catalogue of "
+        "Photoshop/Lightroom/camera tables, Facebook's marker), markers and "
         "structural anomalies."
     )
 
@@ -264,9 +408,13 @@ class JpegStructure(Detector):
         exif = Image.Exif()
         exif[0x010F], exif[0x0110] = "Acme", "One"
         img.save(camera, "JPEG", quality=80, exif=exif.tobytes())
+        ps = next(e for e in load_catalogue()["encoders"] if e["encoder"] == "Adobe Photoshop")
+        resaved = io.BytesIO()
+        img.save(resaved, "JPEG", qtables=ps["tables"], subsampling=0, exif=exif.tobytes())
         return [
             Example("libjpeg q75", plain.getvalue(), Status.OK),
             Example("camera EXIF, libjpeg tables", camera.getvalue(), Status.OK, 0.55, 0.7),
+            Example("camera EXIF, Photoshop's tables", resaved.getvalue(), Status.OK, 0.6, 0.7),
         ]
 
     def analyze(self, media: Media) -> Finding:
@@ -282,9 +430,15 @@ class JpegStructure(Detector):
             "quantization_tables": len(tables),
             "luma_table": tables.get(0),
         }
-        saver = last_saved_by(quality, structure["segments"])
+        known = None if quality.get("ijg_exact") else match_encoder(tables)
+        records = save_records(media.data)
+        saver = last_saved_by(quality, structure["segments"], known, records)
         if saver:
             evidence["last_saved_by"] = saver
+        if known:
+            evidence["encoder_match"] = known
+        if records:
+            evidence["save_records"] = records
         try:
             exif = img.getexif()
             make, software = str(exif.get(0x010F) or "").strip(), str(exif.get(0x0131) or "")
@@ -320,8 +474,41 @@ class JpegStructure(Detector):
                 evidence=evidence,
             )
         segments = structure["segments"]
+        ps_quality = records.get("photoshop_quality")
+        if ps_quality is not None and (
+            quality.get("ijg_exact") or (known and "Adobe" not in known["encoder"])
+        ):
+            evidence["photoshop_record_mismatch"] = (
+                f"Photoshop recorded a save at its quality {ps_quality}, but the tables are "
+                "another encoder's: re-encoded after Photoshop saved it"
+            )
+            head += f"; {evidence['photoshop_record_mismatch']}"
+        if make and known and known["kind"] == "editor" and not editor_in(software):
+            evidence["camera_exif_but_resaved"] = True
+            return self.ok(
+                score=0.65,
+                weight=0.2,
+                summary=f"{head}. The EXIF names a camera ({make}) and no editing software, "
+                f"but the quantisation tables are those of {known['encoder']}: the file was "
+                "re-saved by that software after capture, and its metadata kept (an export is "
+                "enough).",
+                evidence=evidence,
+            )
+        if make and known and known["kind"] == "camera" and known["match"] == "exact":
+            consistent = _same_make(make, known["make"] or "")
+            evidence["tables_match_exif_make"] = consistent
+            if not consistent:
+                return self.ok(
+                    score=0.62,
+                    weight=0.15,
+                    summary=f"{head}. The EXIF names a {make} camera, but the quantisation "
+                    f"tables are those of a {known['encoder']}: the EXIF was copied from "
+                    "another file, or the makers share an encoder (some cameras are made by "
+                    "another brand's supplier).",
+                    evidence=evidence,
+                )
         resaved = segments[:1] == ["APP0:JFIF"] and "APP1:Exif" in segments
-        if make and not software and (resaved or "Photoshop" in (saver or "")):
+        if make and not software and (resaved or "Adobe" in (saver or "")):
             evidence["camera_exif_but_resaved"] = True
             return self.ok(
                 score=0.6,

@@ -18,7 +18,9 @@ packets larger than 4 MB are not parsed.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import struct
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -102,6 +104,77 @@ def find_packets(data: bytes, limit: int = 8) -> list[bytes]:
     return packets
 
 
+_EXT_ID = b"http://ns.adobe.com/xmp/extension/\x00"
+
+
+def jpeg_extended_xmp(data: bytes) -> tuple[bytes, list[dict[str, Any]], list[bytes]]:
+    """Reassemble JPEG Extended XMP (XMP Specification Part 3, 1.1.3.1).
+
+    XMP too large for one 64 KB APP1 segment is split: the main packet names the rest with
+    ``xmpNote:HasExtendedXMP`` (a GUID), and each extension segment carries the GUID (the
+    MD5 of the full extension, 32 hex digits), the full length, its offset and a chunk.
+    Returns the file with the extension segments cut out (so the plain packet search does not
+    stitch chunks across segment headers), a description of each extension (GUID, length,
+    chunks, whether it is complete and its MD5 matches), and the complete ones' packets.
+    """
+    if data[:2] != b"\xff\xd8":
+        return data, [], []
+    chunks: dict[bytes, dict[str, Any]] = {}
+    keep, i, n, last = [], 2, len(data), 0
+    while i + 4 <= n and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker in (0xD9, 0xDA):
+            break
+        if marker == 0xFF or marker == 0xD8 or 0xD0 <= marker <= 0xD7:
+            i += 1 if marker == 0xFF else 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        body = data[i + 4 : i + 2 + length]
+        if marker == 0xE1 and body.startswith(_EXT_ID) and len(body) >= len(_EXT_ID) + 40:
+            head = len(_EXT_ID)
+            guid = body[head : head + 32]
+            full, offset = struct.unpack(">II", body[head + 32 : head + 40])
+            ext = chunks.setdefault(guid, {"full_length": full, "parts": {}})
+            if len(ext["parts"]) < 1000:
+                ext["parts"][offset] = body[head + 40 :]
+            keep.append(data[last:i])
+            last = i + 2 + length
+        i += 2 + length
+    if not chunks:
+        return data, [], []
+    keep.append(data[last:])
+    described, packets = [], []
+    for guid, ext in chunks.items():
+        full, parts = ext["full_length"], ext["parts"]
+        info: dict[str, Any] = {
+            "guid": guid.decode("latin-1"),
+            "full_length": full,
+            "chunks": len(parts),
+        }
+        if full > MAX_PACKET:
+            info["complete"] = False
+            info["problem"] = f"declared length {full:,} bytes is over the 4 MB limit"
+            described.append(info)
+            continue
+        buf, pos = bytearray(), 0
+        for offset in sorted(parts):
+            if offset != pos:
+                break
+            buf += parts[offset]
+            pos = len(buf)
+        info["complete"] = len(buf) == full
+        if info["complete"]:
+            info["md5_matches_guid"] = (
+                hashlib.md5(bytes(buf), usedforsecurity=False).hexdigest().upper()
+                == info["guid"].upper()
+            )
+            packets.append(bytes(buf))
+        else:
+            info["problem"] = f"chunks cover {len(buf):,} of {full:,} bytes"
+        described.append(info)
+    return b"".join(keep), described, packets
+
+
 def _key(tag: str) -> str:
     if tag.startswith("{"):
         uri, _, local = tag[1:].partition("}")
@@ -172,7 +245,7 @@ def _text(value: Any) -> str:
 
 class XmpIptc(Detector):
     name = "xmp_iptc"
-    version = "1.0.0"
+    version = "1.1.0"
     description = (
         "XMP and IPTC: DigitalSourceType (AI-generated, composite, capture), creator tools and "
         "the edit history."
@@ -200,7 +273,17 @@ class XmpIptc(Detector):
             return self.skip(f"{media.format.name.upper()} files do not carry XMP or IPTC here.")
         props: dict[str, Any] = {}
         problems = []
-        for packet in find_packets(media.data):
+        data, extended, ext_packets = jpeg_extended_xmp(media.data)
+        main_packets = find_packets(data)
+        for ext in extended:
+            referenced = any(ext["guid"].encode() in p for p in main_packets)
+            ext["referenced_by_main_packet"] = referenced
+            if ext.get("problem"):
+                problems.append(f"Extended XMP {ext['guid']}: {ext['problem']}")
+            elif ext.get("md5_matches_guid") is False:
+                problems.append(f"Extended XMP {ext['guid']}: its MD5 does not match its GUID")
+        # The main packet first: its values win over the extension's on a clash.
+        for packet in main_packets + ext_packets:
             if len(packet) > MAX_PACKET:
                 problems.append(f"XMP packet of {len(packet):,} bytes not parsed (over 4 MB)")
                 continue
@@ -211,6 +294,8 @@ class XmpIptc(Detector):
                 problems.append(f"XMP packet is not well-formed XML ({exc})")
         iim = read_iim(media) if media.format.name in ("jpeg", "tiff") else {}
         evidence: dict[str, Any] = {"xmp_present": bool(props) or bool(problems)}
+        if extended:
+            evidence["extended_xmp"] = extended
         evidence.update({k: v for k, v in props.items() if k != "xmpMM:History"})
         history = props.get("xmpMM:History", [])
         if history:
