@@ -6,10 +6,12 @@ Names are checked unique at start-up (``verifier.registry.validate``).
 """
 
 from detectors.exif_presence import ExifPresence
+from detectors.face_detection import FaceDetection
 from detectors.file_facts import FileFacts
 from verifier.detector import Detector
 
 DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
     ExifPresence,
+    FaceDetection,
 )
