@@ -154,3 +154,33 @@ def test_onnx_threads_setting_is_validated(settings):
 
 def test_onnx_helper_model_is_valid():
     onnx.checker.check_model(onnx.load_from_string(tiny_patch_model()))
+
+
+def test_drop_in_face_swap_model(tmp_path, settings, shared_data):
+    """A newsroom's own face-swap classifier; faces too small are skipped, not scored."""
+    from media_factory import encode
+    from PIL import Image
+
+    from detectors.face_swap import FaceSwap
+
+    write_model(
+        tmp_path, "newsroom_faces", tiny_patch_model(64), task="face_swap_crop", crop_scale=1.2
+    )
+    (tmp_path / "newsroom_faces" / "CARD.md").write_text(
+        (tmp_path / "newsroom_faces" / "CARD.md")
+        .read_text()
+        .replace("input_size: 32", "input_size: 64")
+    )
+    s = settings.with_overrides(models_dir=tmp_path, face_swap_model="newsroom_faces")
+    detector = FaceSwap(s)
+    path = sorted((shared_data / "train" / "faces-lfw" / "images").glob("*.jpg"))[0]
+    finding = detector.analyze(load_media(path.read_bytes(), s))
+    assert finding.status is Status.OK, finding
+    assert finding.evidence["faces_scored"] == 1
+    assert 0.5 < finding.evidence["per_face"][0]["p_swap"] < 1
+    assert [m.name for m in finding.models] == ["centerface", "newsroom_faces"]
+
+    canvas = Image.new("RGB", (640, 480), (128, 128, 128))
+    canvas.paste(Image.open(path).resize((80, 80)), (300, 200))
+    small = detector.analyze(load_media(encode(canvas, "png"), s))
+    assert small.status is Status.SKIPPED and "too small" in small.reason

@@ -219,8 +219,6 @@ def export(args: argparse.Namespace) -> None:
     state = torch.load(args.ckpt, weights_only=False)
     model.load_state_dict(state["model"])
     model.eval()
-    # the Swish with a custom autograd function does not export; use the plain one
-    model.net.set_swish(memory_efficient=False)
     Path(args.onnx).parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
         model,
