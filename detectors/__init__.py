@@ -7,11 +7,15 @@ Names are checked unique at start-up (``verifier.registry.validate``).
 
 from detectors.exif_presence import ExifPresence
 from detectors.face_detection import FaceDetection
+from detectors.face_swap import FaceSwap
 from detectors.file_facts import FileFacts
+from detectors.synthetic_image import SyntheticImage
 from verifier.detector import Detector
 
 DETECTORS: tuple[type[Detector], ...] = (
     FileFacts,
     ExifPresence,
     FaceDetection,
+    FaceSwap,
+    SyntheticImage,
 )

@@ -184,3 +184,15 @@ def test_drop_in_face_swap_model(tmp_path, settings, shared_data):
     canvas.paste(Image.open(path).resize((80, 80)), (300, 200))
     small = detector.analyze(load_media(encode(canvas, "png"), s))
     assert small.status is Status.SKIPPED and "too small" in small.reason
+
+
+def test_every_bundled_model_has_a_valid_card_and_checksum(settings):
+    """What ships in models/ loads: card complete, SHA-256 right, onnxruntime accepts it."""
+    cards = models.discover(settings)
+    assert "centerface" in cards
+    for card in cards.values():
+        assert card.task in models.TASKS
+        session = models.session(settings, card)
+        assert session.get_inputs()
+        if card.path.suffix == ".onnx" and not card.file.startswith("package:"):
+            assert card.path.stat().st_size <= 20 * 1024 * 1024, card.name
