@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import sys
+import os
+import sysconfig
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,8 +162,20 @@ def bundled_dirs() -> list[Path]:
     wheel's data files under ``<prefix>/share/verifier/models`` (see pyproject.toml).
     """
     here = Path(__file__).resolve().parent
-    candidates = [here.parent / "models", Path(sys.prefix) / "share" / "verifier" / "models"]
-    return [p for p in candidates if p.is_dir()]
+    candidates = [here.parent / "models"]
+    # data files land under the install scheme's "data" path: sys.prefix for a venv or system
+    # install, the user base for `pip install --user`
+    for scheme in (None, f"{os.name}_user"):
+        try:
+            base = sysconfig.get_path("data", scheme) if scheme else sysconfig.get_path("data")
+        except KeyError:
+            continue
+        candidates.append(Path(base) / "share" / "verifier" / "models")
+    unique = []
+    for p in candidates:
+        if p.is_dir() and p.resolve() not in {u.resolve() for u in unique}:
+            unique.append(p)
+    return unique
 
 
 def search_dirs(settings: Settings) -> list[Path]:
