@@ -222,14 +222,6 @@ def card(settings: Settings, name: str, task: str | None = None) -> ModelCard:
     return found
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify(model: ModelCard) -> bytes:
     """The model's bytes, after checking them against the card's SHA-256."""
     path = model.path
@@ -252,6 +244,7 @@ def verify(model: ModelCard) -> bytes:
 
 
 _lock = threading.Lock()
+_SESSIONS: dict[tuple[str, str, int], Any] = {}
 
 
 def session(settings: Settings, model: ModelCard) -> Any:
@@ -263,9 +256,6 @@ def session(settings: Settings, model: ModelCard) -> Any:
             cached = _new_session(model, settings.onnx_threads)
             _SESSIONS[key] = cached
     return cached
-
-
-_SESSIONS: dict[tuple[str, str, int], Any] = {}
 
 
 def _new_session(model: ModelCard, threads: int) -> Any:
