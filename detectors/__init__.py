@@ -7,9 +7,12 @@ Names are checked unique at start-up (``verifier.registry.validate``).
 
 from detectors.c2pa import C2pa
 from detectors.exif import Exif
+from detectors.face_detection import FaceDetection
+from detectors.face_swap import FaceSwap
 from detectors.file_facts import FileFacts
 from detectors.jpeg_structure import JpegStructure
 from detectors.perceptual_hash import PerceptualHash
+from detectors.synthetic_image import SyntheticImage
 from detectors.text_chunks import TextChunks
 from detectors.video_container import VideoContainer
 from detectors.xmp_iptc import XmpIptc
@@ -24,4 +27,7 @@ DETECTORS: tuple[type[Detector], ...] = (
     VideoContainer,
     C2pa,
     PerceptualHash,
+    FaceDetection,
+    FaceSwap,
+    SyntheticImage,
 )

@@ -123,6 +123,34 @@ class Settings:
         "Extra directory of ONNX models with cards, searched after the bundled `models/`.",
         example="/srv/verifier/models",
     )
+    onnx_threads: int = _setting(
+        1,
+        parse_int,
+        "Threads each ONNX model session may use (onnxruntime intra-op). Sessions are created "
+        "once per worker process, before it takes jobs.",
+    )
+    face_detection_model: str = _setting(
+        "centerface",
+        lambda s: s.strip(),
+        "Name of the model (task `face_detection_centerface`) the face detectors use.",
+    )
+    face_swap_model: str = _setting(
+        "face_swap_sbi",
+        lambda s: s.strip(),
+        "Name of the model (task `face_swap_crop`) the face-swap detector uses; a model dropped "
+        "into `VERIFIER_MODELS_DIR` can be chosen here.",
+    )
+    synthetic_image_model: str = _setting(
+        "synthetic_image",
+        lambda s: s.strip(),
+        "Name of the model (task `synthetic_image_patch`) the synthetic-image detector uses.",
+    )
+    min_face_size: int = _setting(
+        64,
+        parse_int,
+        "Faces whose box has a side shorter than this many pixels are reported but flagged too "
+        "small to judge; the face-swap detector skips them.",
+    )
     data_dir: Path = _setting(
         Path("verifier-data"),
         lambda s: Path(s).expanduser(),
@@ -223,6 +251,10 @@ class Settings:
             problems.append("VERIFIER_WORKERS and VERIFIER_JOB_RETRIES cannot be negative")
         if not self.job_timeout > 0 or not self.retention > 0:
             problems.append("VERIFIER_JOB_TIMEOUT and VERIFIER_RETENTION must be positive")
+        if self.onnx_threads <= 0:
+            problems.append("VERIFIER_ONNX_THREADS must be positive")
+        if self.min_face_size <= 0:
+            problems.append("VERIFIER_MIN_FACE_SIZE must be positive")
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append(f"VERIFIER_LOG_LEVEL {self.log_level!r} is not a logging level")
         if problems:

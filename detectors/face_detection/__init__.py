@@ -1,0 +1,3 @@
+from detectors.face_detection.detector import FaceDetection
+
+__all__ = ["FaceDetection"]

@@ -1,0 +1,3 @@
+from detectors.face_swap.detector import FaceSwap
+
+__all__ = ["FaceSwap"]

@@ -1,0 +1,3 @@
+from detectors.synthetic_image.detector import SyntheticImage
+
+__all__ = ["SyntheticImage"]
