@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -25,7 +27,9 @@ FLAT_STD = 1.0
 
 cv2.setNumThreads(1)  # one core per analysis; the service runs several analyses side by side
 
-_cache: weakref.WeakKeyDictionary[Media, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+T = TypeVar("T")
+
+_cache: weakref.WeakKeyDictionary[Media, dict[str, object]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -86,6 +90,18 @@ def unsuitable(media: Media, *, allow_palette: bool = False) -> str | None:
     return None
 
 
+def cached(media: Media, key: str, compute: Callable[[], T]) -> T:
+    """``compute()`` once per media and key (shared by detectors and the evaluation script)."""
+    with _lock:
+        entry = _cache.setdefault(media, {})
+        if key in entry:
+            return entry[key]  # type: ignore[return-value]
+    value = compute()
+    with _lock:
+        entry[key] = value  # type: ignore[assignment]
+    return value
+
+
 def luma(media: Media) -> np.ndarray:
     """Full-resolution luma as uint8 (H, W), computed once per media and shared."""
     with _lock:
@@ -112,6 +128,11 @@ def reduced_luma(media: Media, max_side: int) -> np.ndarray:
     with _lock:
         entry[key] = y
     return y
+
+
+def display_luma(media: Media) -> np.ndarray:
+    """The reduced luma every heatmap is drawn over (one shared copy, 640 px longest side)."""
+    return reduced_luma(media, 640)
 
 
 def is_flat(y: np.ndarray) -> bool:

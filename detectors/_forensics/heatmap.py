@@ -14,7 +14,8 @@ import numpy as np
 from verifier.report import Artifact
 
 #: Longest side of a rendered heatmap; enough to see regions, small enough to encode fast.
-DISPLAY_SIDE = 768
+#: Equal to copy_move's working size, so one reduced copy serves both.
+DISPLAY_SIDE = 640
 
 
 def _base(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -34,7 +35,10 @@ def _png(bgr: np.ndarray) -> bytes:
 
 
 def render(gray: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> bytes:
-    """PNG of ``heat`` (values in [0, 1], any grid size) over the grey picture ``gray``."""
+    """PNG of ``heat`` (values in [0, 1], any grid size) over the grey picture ``gray``.
+
+    Pass a reduced picture (``common.display_luma``): shrinking a 12 MP plane here would cost
+    more than the analysis."""
     base, size = _base(gray)
     h01 = np.clip(np.nan_to_num(heat.astype(np.float32)), 0.0, 1.0)
     up = cv2.resize(h01, size, interpolation=cv2.INTER_NEAREST)

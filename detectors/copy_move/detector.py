@@ -249,6 +249,10 @@ def block_search(g: np.ndarray) -> tuple[dict[str, object], np.ndarray, np.ndarr
 
 def measure(media: Media) -> common.Measurement:
     """Statistic (verified inliers, or block votes / 4), mask and heat on the working copy."""
+    return common.cached(media, "copy_move", lambda: _compute(media))
+
+
+def _compute(media: Media) -> common.Measurement:
     g = common.reduced_luma(media, WORK_SIDE)
     models, target, source = keypoint_search(g)
     binfo, bsrc, bdst = block_search(g)

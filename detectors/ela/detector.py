@@ -36,6 +36,10 @@ def measure(media: Media) -> common.Measurement:
 
 
 def _measure(media: Media) -> tuple[common.Measurement, np.ndarray]:
+    return common.cached(media, "ela", lambda: _compute(media))
+
+
+def _compute(media: Media) -> tuple[common.Measurement, np.ndarray]:
     packed = common.packed_for(media)
     plane = packed.plane
     diff = np.abs(plane.astype(np.int16) - common.recompress(plane, QUALITY)).astype(np.float32)
@@ -46,7 +50,8 @@ def _measure(media: Media) -> tuple[common.Measurement, np.ndarray]:
     mean = common.block_mean(plane, cell)
     valid = (mean > 8) & (mean < 247) & (tex > 0.5)  # clipped or empty cells carry no signal
     resid = common.texture_residual(err, tex, valid)
-    z = common.smooth(common.robust_z(resid, valid, min_scale=0.1))
+    # two-sided: a region saved before at lower quality changes *less* on recompression
+    z = np.abs(common.smooth(common.robust_z(resid, valid, min_scale=0.1)))
     z = np.where(valid, z, 0.0)
     stat = common.top_mean(z)
     return common.Measurement(
@@ -112,7 +117,7 @@ class ErrorLevelAnalysis(Detector):
         jpeg = media.format.name == "jpeg"
         # Measured reliability is modest (see README): at most 0.25, less off JPEG.
         weight = (0.25 if jpeg else 0.15) if score >= 0.6 else 0.1
-        heat_png = heatmap.render(y, m.heat)
+        heat_png = heatmap.render(common.display_luma(media), m.heat)
         raw = np.clip(common.block_mean(diff, 8) * RAW_GAIN / 255.0, 0, 1)
         raw_png = heatmap.render(_packed_view(media), raw)
         if score >= 0.6:
@@ -133,8 +138,9 @@ class ErrorLevelAnalysis(Detector):
                 heatmap.artifact(
                     "ela-inconsistency.png",
                     f"Error level inconsistency after recompression at quality {QUALITY}: "
-                    f"black = typical, white = {Z_RANGE:g} robust standard deviations above the "
-                    "image's own texture-corrected level. Bright regions reacted differently.",
+                    f"black = typical, white = {Z_RANGE:g} robust standard deviations above or "
+                    "below the image's own texture-corrected level. Bright regions reacted "
+                    "differently.",
                     heat_png,
                 ),
                 heatmap.artifact(

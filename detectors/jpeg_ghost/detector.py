@@ -100,6 +100,10 @@ def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> tuple[dict[str, object],
 
 def measure(media: Media) -> common.Measurement:
     """Ghost statistic, heat map and mask (see :class:`common.Measurement`)."""
+    return common.cached(media, "jpeg_ghost", lambda: _compute(media))
+
+
+def _compute(media: Media) -> common.Measurement:
     table = luma_table(media)
     q_est, mismatch = estimate_quality(table) if table is not None else (100, 0.0)
     gy, gx, conf = common.grid(media)
@@ -225,7 +229,7 @@ class JpegGhost(Detector):
                     f"JPEG ghost at quality {m.evidence['ghost_quality']}: black = typical, "
                     f"white = {Z_RANGE:g} robust standard deviations closer to that quality "
                     "than the rest of the image.",
-                    heatmap.render(y, m.heat),
+                    heatmap.render(common.display_luma(media), m.heat),
                 )
             ],
         )

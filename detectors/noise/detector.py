@@ -34,6 +34,10 @@ STAT_LO, STAT_HI = 3.4, 7.0
 
 def measure(media: Media) -> common.Measurement:
     """The calibrated statistic, heat map and mask (see :class:`common.Measurement`)."""
+    return common.cached(media, "noise", lambda: _compute(media))
+
+
+def _compute(media: Media) -> common.Measurement:
     packed = common.packed_for(media)
     plane = packed.plane
     res = np.abs(cv2.filter2D(plane, cv2.CV_32F, KERNEL, borderType=cv2.BORDER_REFLECT))
@@ -122,7 +126,7 @@ class NoiseResiduals(Detector):
                     "Noise-level deviation: black = typical for this image, white = "
                     f"{Z_RANGE:g} robust standard deviations off (noisier or smoother) after "
                     "allowing for texture.",
-                    heatmap.render(y, m.heat),
+                    heatmap.render(common.display_luma(media), m.heat),
                 )
             ],
         )
