@@ -33,7 +33,7 @@ WORK_SIDE = 640
 MAX_FEATURES = 2000
 CONTRAST = 0.03
 RATIO = 0.5  # g2NN ratio (Amerini et al.)
-MIN_SHIFT_FRACTION = 0.03  # of the longer side: closer pairs are the same structure
+MIN_SHIFT_FRACTION = 0.04  # of the longer side: closer pairs are the same structure
 RANSAC_PX = 3.0
 MIN_INLIERS = 6
 NCC_WINDOW = 7
@@ -143,6 +143,13 @@ def keypoint_search(g: np.ndarray) -> tuple[list[dict[str, object]], np.ndarray,
         if 0.5 < scale < 2.0:
             target, source, corr = _verify(g, model, dst_a[inl])
             area = float(target.mean())
+            # Periodic structure (windows, tiles, fences) also matches at twice the shift; a
+            # clone does not, because beyond the copy lies other content.
+            twice = np.vstack([model, [0, 0, 1]]) @ np.vstack([model, [0, 0, 1]])
+            beyond = cv2.transform(dst_a[inl][:, None, :], model)[:, 0, :]
+            anchors = np.vstack([dst_a[inl], beyond])
+            periodic_area = float(_verify(g, twice[:2], anchors)[0].mean()) if area else 0.0
+            periodic = area > 0 and periodic_area >= 0.3 * area
             models.append(
                 {
                     "inliers": int(inl.sum()),
@@ -151,10 +158,14 @@ def keypoint_search(g: np.ndarray) -> tuple[list[dict[str, object]], np.ndarray,
                         float(np.degrees(np.arctan2(model[1, 0], model[0, 0]))), 1
                     ),
                     "scale": round(scale, 3),
-                    "verified_area_fraction": round(area, 5),
+                    "verified_area_fraction": 0.0 if periodic else round(area, 5),
                     "verified_correlation": round(corr, 3),
+                    "periodic": periodic,
                 }
             )
+            if periodic:
+                src_a, dst_a = src_a[~inl], dst_a[~inl]
+                continue
             target_all |= target
             source_all |= source
         src_a, dst_a = src_a[~inl], dst_a[~inl]
