@@ -100,6 +100,7 @@ def run(settings: Settings, data: bytes, truth: np.ndarray | None) -> dict[str, 
                 stat=m.statistic,
                 score=finding.score,
                 weight=finding.weight,
+                flag=bool(finding.score >= 0.6),
                 moderate=bool(finding.score >= 0.6 and finding.weight >= 0.2),
                 strong=bool(finding.score >= 0.8 and finding.weight >= 0.5),
             )
@@ -173,13 +174,14 @@ def report(rows: list[dict]) -> None:
     print(f"synthetic triplets: {sum(r['set'] == 'authentic' for r in rows)}")
     header = (
         f"{'detector':<11} {'ran':>4} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} "
-        f"{'FPR-mod':>8} {'FPR-str':>8} | {'AUC-cm':>6} {'AUC-sp':>6} {'AUC-all':>7} "
-        f"{'F1':>5} {'TPR-mod':>7} {'ctlFPR':>6}"
+        f"{'FPR-flag':>8} {'FPR-mod':>7} {'FPR-str':>7} | {'AUC-cm':>6} {'AUC-sp':>6} "
+        f"{'AUC-all':>7} {'F1':>5} {'TPR-flag':>8} {'ctl-flag':>8}"
     )
     print(header)
     for name in DETECTORS:
         ok = [r[name] for r in originals if r[name]["status"] == "ok"]
         stats = np.array([r["stat"] for r in ok]) if ok else np.zeros(1)
+        fpr_flag = np.mean([r["flag"] for r in ok]) if ok else float("nan")
         fpr_mod = np.mean([r["moderate"] or r["strong"] for r in ok]) if ok else float("nan")
         fpr_str = np.mean([r["strong"] for r in ok]) if ok else float("nan")
 
@@ -193,22 +195,22 @@ def report(rows: list[dict]) -> None:
             r[name] for r in rows if r["set"] == TARGET_KIND[name] and r[name]["status"] == "ok"
         ]
         f1s = [r.get("f1", 0.0) for r in target]
-        tpr = np.mean([r["moderate"] or r["strong"] for r in target]) if target else float("nan")
+        tpr = np.mean([r["flag"] for r in target]) if target else float("nan")
         ctl_rows = [r[name] for r in rows if r["set"] == "authentic" and r[name]["status"] == "ok"]
-        ctl_fpr = np.mean([r["moderate"] or r["strong"] for r in ctl_rows]) if ctl_rows else 0
+        ctl_fpr = np.mean([r["flag"] for r in ctl_rows]) if ctl_rows else 0
         print(
             f"{name:<11} {len(ok):>4} {np.percentile(stats, 50):>6.2f} "
             f"{np.percentile(stats, 95):>6.2f} {np.percentile(stats, 99):>6.2f} "
-            f"{stats.max():>6.2f} {fpr_mod:>8.3f} {fpr_str:>8.3f} | {a_cm:>6.3f} {a_sp:>6.3f} "
-            f"{a_all:>7.3f} {np.mean(f1s) if f1s else float('nan'):>5.3f} {tpr:>7.3f} "
-            f"{ctl_fpr:>6.3f}"
+            f"{stats.max():>6.2f} {fpr_flag:>8.3f} {fpr_mod:>7.3f} {fpr_str:>7.3f} | "
+            f"{a_cm:>6.3f} {a_sp:>6.3f} {a_all:>7.3f} {np.mean(f1s) if f1s else float('nan'):>5.3f} "
+            f"{tpr:>8.3f} {ctl_fpr:>8.3f}"
         )
     print(
-        "\nFPR-mod / FPR-str: authentic originals whose finding reaches moderate / strong. "
+        "\nFPR-flag: authentic originals the detector flags (score >= 0.6); FPR-mod / FPR-str: "
+        "those whose finding reaches the verdict's moderate / strong level (weight counted). "
         "AUC: statistic, manipulated vs authentic control (cm = copy-move, sp = splice). "
         "F1: mean pixel F1 on the detector's target kind (copy-move for copy_move, splice for "
-        "the rest); TPR-mod: share of that kind reaching moderate; ctlFPR: controls reaching "
-        "moderate."
+        "the rest); TPR-flag: share of that kind flagged; ctl-flag: authentic controls flagged."
     )
 
 

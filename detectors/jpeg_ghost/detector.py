@@ -29,7 +29,7 @@ GHOST_PIXELS = 800_000
 Z_RANGE = 6.0
 MASK_Z = 3.0
 #: Calibrated on authentic photos (scripts/eval_forensics.py).
-STAT_LO, STAT_HI = 3.5, 7.0
+STAT_LO, STAT_HI = 3.3, 5.6
 #: Grid analysis tiles (full-resolution pixels) and the confidence a tile needs to count.
 TILE = 128
 TILE_CONF = 0.5
