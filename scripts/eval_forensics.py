@@ -195,6 +195,7 @@ def report(rows: list[dict]) -> None:
             r[name] for r in rows if r["set"] == TARGET_KIND[name] and r[name]["status"] == "ok"
         ]
         f1s = [r.get("f1", 0.0) for r in target]
+        mean_f1 = float(np.mean(f1s)) if f1s else float("nan")
         tpr = np.mean([r["flag"] for r in target]) if target else float("nan")
         ctl_rows = [r[name] for r in rows if r["set"] == "authentic" and r[name]["status"] == "ok"]
         ctl_fpr = np.mean([r["flag"] for r in ctl_rows]) if ctl_rows else 0
@@ -202,8 +203,7 @@ def report(rows: list[dict]) -> None:
             f"{name:<11} {len(ok):>4} {np.percentile(stats, 50):>6.2f} "
             f"{np.percentile(stats, 95):>6.2f} {np.percentile(stats, 99):>6.2f} "
             f"{stats.max():>6.2f} {fpr_flag:>8.3f} {fpr_mod:>7.3f} {fpr_str:>7.3f} | "
-            f"{a_cm:>6.3f} {a_sp:>6.3f} {a_all:>7.3f} {np.mean(f1s) if f1s else float('nan'):>5.3f} "
-            f"{tpr:>8.3f} {ctl_fpr:>8.3f}"
+            f"{a_cm:>6.3f} {a_sp:>6.3f} {a_all:>7.3f} {mean_f1:>5.3f} {tpr:>8.3f} {ctl_fpr:>8.3f}"
         )
     print(
         "\nFPR-flag: authentic originals the detector flags (score >= 0.6); FPR-mod / FPR-str: "
