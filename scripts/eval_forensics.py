@@ -161,6 +161,13 @@ def main() -> None:
         )
 
     report(rows)
+    any_mod = [
+        r for r in rows
+        if r["set"] == "authentic-original"
+        and any(r[d].get("moderate") or r[d].get("strong") for d in DETECTORS)
+    ]  # fmt: skip
+    print(f"authentic originals with any pixel-forensics finding at moderate or strong: "
+          f"{len(any_mod)} ({', '.join(r['file'] for r in any_mod) or 'none'})")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
@@ -175,7 +182,7 @@ def report(rows: list[dict]) -> None:
     header = (
         f"{'detector':<11} {'ran':>4} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} "
         f"{'FPR-flag':>8} {'FPR-mod':>7} {'FPR-str':>7} | {'AUC-cm':>6} {'AUC-sp':>6} "
-        f"{'AUC-all':>7} {'F1':>5} {'TPR-flag':>8} {'ctl-flag':>8}"
+        f"{'AUC-all':>7} {'F1':>5} {'TPR-flag':>8} {'TPR-str':>7} {'ctl-flag':>8}"
     )
     print(header)
     for name in DETECTORS:
@@ -197,20 +204,23 @@ def report(rows: list[dict]) -> None:
         f1s = [r.get("f1", 0.0) for r in target]
         mean_f1 = float(np.mean(f1s)) if f1s else float("nan")
         tpr = np.mean([r["flag"] for r in target]) if target else float("nan")
+        tpr_str = np.mean([r["strong"] for r in target]) if target else float("nan")
         ctl_rows = [r[name] for r in rows if r["set"] == "authentic" and r[name]["status"] == "ok"]
         ctl_fpr = np.mean([r["flag"] for r in ctl_rows]) if ctl_rows else 0
         print(
             f"{name:<11} {len(ok):>4} {np.percentile(stats, 50):>6.2f} "
             f"{np.percentile(stats, 95):>6.2f} {np.percentile(stats, 99):>6.2f} "
             f"{stats.max():>6.2f} {fpr_flag:>8.3f} {fpr_mod:>7.3f} {fpr_str:>7.3f} | "
-            f"{a_cm:>6.3f} {a_sp:>6.3f} {a_all:>7.3f} {mean_f1:>5.3f} {tpr:>8.3f} {ctl_fpr:>8.3f}"
+            f"{a_cm:>6.3f} {a_sp:>6.3f} {a_all:>7.3f} {mean_f1:>5.3f} {tpr:>8.3f} "
+            f"{tpr_str:>7.3f} {ctl_fpr:>8.3f}"
         )
     print(
         "\nFPR-flag: authentic originals the detector flags (score >= 0.6); FPR-mod / FPR-str: "
         "those whose finding reaches the verdict's moderate / strong level (weight counted). "
         "AUC: statistic, manipulated vs authentic control (cm = copy-move, sp = splice). "
         "F1: mean pixel F1 on the detector's target kind (copy-move for copy_move, splice for "
-        "the rest); TPR-flag: share of that kind flagged; ctl-flag: authentic controls flagged."
+        "the rest); TPR-flag / TPR-str: share of that kind flagged / strong; ctl-flag: authentic "
+        "controls flagged."
     )
 
 

@@ -25,7 +25,7 @@ from verifier.report import Finding, Status
 
 QUALITIES = (50, 55, 60, 65, 70, 75, 80, 85, 90, 95)
 #: The ghost analysis uses at most this many pixels (an even subset of aligned blocks).
-GHOST_PIXELS = 800_000
+GHOST_PIXELS = 600_000
 Z_RANGE = 6.0
 MASK_Z = 3.0
 #: Calibrated on authentic photos (scripts/eval_forensics.py).
