@@ -118,12 +118,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="synthetic triplets from BSDS500")
     parser.add_argument("--camera-n", type=int, default=40, help="triplets from camera JPEGs")
     parser.add_argument("--json", type=Path, help="write every per-image row here")
+    parser.add_argument(
+        "--verdicts-only",
+        action="store_true",
+        help="only run the whole pipeline (every registered detector) on the authentic "
+        "originals and count verdicts other than inconclusive",
+    )
     args = parser.parse_args()
     settings = Settings.from_env({})
     started = time.perf_counter()
 
     bsds = sorted((args.data / "train" / "photos-bsds500" / "images").glob("*.jpg"))
     cams = camera_jpegs(args.data)
+    if args.verdicts_only:
+        verdicts(settings, bsds + cams)
+        return
     rows: list[dict] = []
     for source, paths in (("bsds500", bsds), ("exif-samples", cams)):
         for path in paths:
@@ -171,6 +180,24 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+def verdicts(settings: Settings, paths: list[Path]) -> None:
+    from collections import Counter
+
+    from verifier.pipeline import Pipeline
+
+    pipeline = Pipeline(settings)
+    labels: Counter[str] = Counter()
+    for path in paths:
+        try:
+            report = pipeline.analyze_path(path)
+        except VerifierError:
+            continue
+        labels[report.verdict.label.value] += 1
+        if report.verdict.label.value != "inconclusive":
+            print(f"{path.name}: {report.verdict.label.value}: {report.verdict.summary}")
+    print(f"verdicts on {sum(labels.values())} authentic originals: {dict(labels)}")
 
 
 def report(rows: list[dict]) -> None:
