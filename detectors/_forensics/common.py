@@ -12,7 +12,7 @@ import itertools
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import cv2
@@ -104,30 +104,16 @@ def cached(media: Media, key: str, compute: Callable[[], T]) -> T:
 
 def luma(media: Media) -> np.ndarray:
     """Full-resolution luma as uint8 (H, W), computed once per media and shared."""
-    with _lock:
-        entry = _cache.setdefault(media, {})
-        cached = entry.get("luma")
-    if cached is not None:
-        return cached
-    rgb = np.asarray(media.pixels)
-    y = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    with _lock:
-        entry["luma"] = y
-    return y
+    return cached(media, "luma", lambda: cv2.cvtColor(np.asarray(media.pixels), cv2.COLOR_RGB2GRAY))
 
 
 def reduced_luma(media: Media, max_side: int) -> np.ndarray:
     """Luma of ``media.reduced(max_side)`` as uint8, cached like :func:`luma`."""
-    key = f"luma-{max_side}"
-    with _lock:
-        entry = _cache.setdefault(media, {})
-        cached = entry.get(key)
-    if cached is not None:
-        return cached
-    y = cv2.cvtColor(np.asarray(media.reduced(max_side)), cv2.COLOR_RGB2GRAY)
-    with _lock:
-        entry[key] = y
-    return y
+    return cached(
+        media,
+        f"luma-{max_side}",
+        lambda: cv2.cvtColor(np.asarray(media.reduced(max_side)), cv2.COLOR_RGB2GRAY),
+    )
 
 
 def display_luma(media: Media) -> np.ndarray:
@@ -320,34 +306,20 @@ def recompress(plane: np.ndarray, quality: int) -> np.ndarray:
 
 def packed_for(media: Media, max_pixels: int = 3_000_000) -> Packed:
     """The shared packed plane of ``media`` (grid-aligned, ~3 MP at most), cached."""
-    key = f"packed-{max_pixels}"
-    with _lock:
-        entry = _cache.setdefault(media, {})
-        cached = entry.get(key)
-    if cached is not None:
-        return cached  # type: ignore[return-value]
-    y = luma(media)
-    gy, gx, _conf = grid(media)
-    packed = pack(y, (gy, gx), max_pixels)
-    with _lock:
-        entry[key] = packed  # type: ignore[assignment]
-    return packed
+    return cached(
+        media, f"packed-{max_pixels}", lambda: pack(luma(media), grid(media)[:2], max_pixels)
+    )
 
 
 def grid(media: Media) -> tuple[int, int, float]:
-    """:func:`grid_phase` of the media's luma, cached. Phase (0, 0) for non-JPEG input."""
-    with _lock:
-        entry = _cache.setdefault(media, {})
-        cached = entry.get("grid")
-    if cached is not None:
-        return cached  # type: ignore[return-value]
-    gy, gx, conf = grid_phase(luma(media))
-    if media.format.name != "jpeg" and conf < 0.2:
-        gy, gx = 0, 0
-    result = (gy, gx, conf)
-    with _lock:
-        entry["grid"] = result  # type: ignore[assignment]
-    return result
+    """:func:`grid_phase` of the media's luma, cached. Phase (0, 0) for non-JPEG input without
+    a clear grid (a PNG of a decoded JPEG can still carry one)."""
+
+    def compute() -> tuple[int, int, float]:
+        gy, gx, conf = grid_phase(luma(media))
+        return (0, 0, conf) if media.format.name != "jpeg" and conf < 0.2 else (gy, gx, conf)
+
+    return cached(media, "grid", compute)
 
 
 def cells_per_block(packed: Packed, per_side: int = 64) -> int:
@@ -362,7 +334,8 @@ class Measurement:
     ``statistic`` is the raw number the score is calibrated from (higher = more suspicious);
     ``heat`` is the map in [0, 1] that the heatmap shows; ``mask`` marks the region the
     detector would call tampered (same grid as ``heat``), used for pixel-level F1;
-    ``cell_px``/``origin`` place the grids on the full-resolution image.
+    ``cell_px``/``origin`` place the grids on the full-resolution image; ``arrays`` holds any
+    further maps a detector draws (not evidence: evidence must serialise to JSON).
     """
 
     statistic: float
@@ -371,6 +344,7 @@ class Measurement:
     cell_px: float
     origin: tuple[int, int]
     evidence: dict[str, object]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def to_image_grid(m: Measurement, shape: tuple[int, int], grid_map: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def luma_table(media: Media) -> np.ndarray | None:
     return None if table is None else np.asarray(table, np.float64)
 
 
-def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> tuple[dict[str, object], np.ndarray]:
+def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> dict[str, object]:
     """Per-tile grid phase: how many confident tiles disagree with the global grid."""
     rows = y[::4].astype(np.int16)
     cols = y[:, ::4].astype(np.int16)
@@ -73,7 +73,7 @@ def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> tuple[dict[str, object],
     nty2, ntx2 = dy.shape[0] // TILE, dy.shape[1] // t4
     nty, ntx = min(nty, nty2), min(ntx, ntx2)
     if nty * ntx == 0:
-        return {"tiles": 0, "confident_tiles": 0, "misaligned_tiles": 0}, np.zeros((1, 1))
+        return {"tiles": 0, "confident_tiles": 0, "misaligned_tiles": 0}
     ex = dx[: nty * t4, : ntx * TILE].reshape(nty, t4, ntx, TILE // 8, 8).sum(axis=(1, 3))
     ey = dy[: nty * TILE, : ntx * t4].reshape(nty, TILE // 8, 8, ntx, t4).sum(axis=(1, 4))
     ey = ey.transpose(0, 2, 1)
@@ -95,7 +95,7 @@ def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> tuple[dict[str, object],
         "tiles": int(nty * ntx),
         "confident_tiles": int(confident.sum()),
         "misaligned_tiles": int(off.sum()),
-    }, off
+    }
 
 
 def measure(media: Media) -> common.Measurement:
@@ -194,7 +194,7 @@ class JpegGhost(Detector):
         if common.is_flat(y):
             return self.skip("The image is flat (one colour): there are no regions to compare.")
         m = measure(media)
-        grid_ev, _off = tile_grid(y, (m.origin[0], m.origin[1]))
+        grid_ev = tile_grid(y, (m.origin[0], m.origin[1]))
         evidence = {**m.evidence, **grid_ev, **common.input_info(media).as_evidence()}
         q_est = int(m.evidence["estimated_quality"])  # type: ignore[call-overload]
         if q_est < 60:
