@@ -9,11 +9,11 @@ resolution is not needed):
   matches agree on. Each transform is then **verified densely**: the image is warped by it and
   compared with itself by local normalised correlation; a real clone is near-identical over an
   area, while repeated structure (windows, tiles) correlates only in patches.
-* **Blocks** (after Fridrich et al. 2003, "Detection of copy-move forgery in digital images"):
-  overlapping 8x8 blocks, described by 4x4 means with their best-fit plane removed, sorted by
-  their main principal component; neighbours in that order that are nearly equal vote for
-  their shift. Catches clones of weak texture (grass, sand, water) that has too few keypoints.
-  Translation only.
+  Periodic structure also matches at twice the shift, a clone does not: such transforms are
+  rejected.
+* **Shift search** for weak texture (grass, sand, water) with too few keypoints: the picture's
+  fine detail is autocorrelated by FFT and the strongest shift is checked over 8x8 blocks.
+  Translation only, and calibrated so conservatively that it rarely counts (see README).
 """
 
 from __future__ import annotations
@@ -243,7 +243,8 @@ def block_search(g: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]
 
 
 def measure(media: Media) -> common.Measurement:
-    """Statistic (verified inliers, or block votes / 4), mask and heat on the working copy."""
+    """Statistic (inliers of the decisive verified transform, or the shift search scaled to
+    the same threshold when it fires), mask and heat on the working copy."""
     return common.cached(media, "copy_move", lambda: _compute(media))
 
 
