@@ -23,7 +23,10 @@ def _base(gray: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     scale = min(1.0, DISPLAY_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if scale < 1 else gray
-    faded = (small.astype(np.float32) * 0.6 + 50).astype(np.uint8)
+    # Faded, slightly smoothed and posterised: the picture is only a backdrop, and its pixel
+    # noise would otherwise make the PNG several times larger.
+    smooth = cv2.GaussianBlur(small, (0, 0), 0.8)
+    faded = ((smooth.astype(np.float32) * 0.6 + 50).astype(np.uint8) // 4) * 4
     return cv2.cvtColor(faded, cv2.COLOR_GRAY2BGR), size
 
 
