@@ -32,7 +32,7 @@ from verifier.report import Finding, Status
 
 WORK_SIDE = 640
 MAX_FEATURES = 2000
-CONTRAST = 0.03
+CONTRAST = 0.02
 RATIO = 0.5  # g2NN ratio (Amerini et al.)
 MIN_SHIFT_FRACTION = 0.04  # of the longer side: closer pairs are the same structure
 RANSAC_PX = 3.0
