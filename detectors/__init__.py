@@ -6,11 +6,15 @@ Names are checked unique at start-up (``verifier.registry.validate``).
 """
 
 from detectors.c2pa import C2pa
+from detectors.copy_move import CopyMove
+from detectors.ela import ErrorLevelAnalysis
 from detectors.exif import Exif
 from detectors.face_detection import FaceDetection
 from detectors.face_swap import FaceSwap
 from detectors.file_facts import FileFacts
+from detectors.jpeg_ghost import JpegGhost
 from detectors.jpeg_structure import JpegStructure
+from detectors.noise import NoiseResiduals
 from detectors.perceptual_hash import PerceptualHash
 from detectors.synthetic_image import SyntheticImage
 from detectors.text_chunks import TextChunks
@@ -30,4 +34,8 @@ DETECTORS: tuple[type[Detector], ...] = (
     FaceDetection,
     FaceSwap,
     SyntheticImage,
+    ErrorLevelAnalysis,
+    NoiseResiduals,
+    JpegGhost,
+    CopyMove,
 )

@@ -31,7 +31,19 @@ log = logging.getLogger(__name__)
 #: progress(done, total, current_detector_name_or_None)
 ProgressCallback = Callable[[int, int, str | None], None]
 
-_PACKAGES = ("pillow", "pillow-heif", "numpy", "exifread", "pydantic", "c2pa-python", "av")
+_PACKAGES = (
+    "pillow",
+    "pillow-heif",
+    "numpy",
+    "exifread",
+    "pydantic",
+    "c2pa-python",
+    "av",
+    "opencv-python",
+    "onnxruntime",
+    "pdqhash",
+    "imagehash",
+)
 
 
 def package_versions(names: Sequence[str] = _PACKAGES) -> dict[str, str]:

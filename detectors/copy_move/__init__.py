@@ -1,0 +1,3 @@
+from detectors.copy_move.detector import CopyMove
+
+__all__ = ["CopyMove"]

@@ -1,0 +1,3 @@
+from detectors.ela.detector import ErrorLevelAnalysis
+
+__all__ = ["ErrorLevelAnalysis"]

@@ -1,0 +1,3 @@
+from detectors.jpeg_ghost.detector import JpegGhost
+
+__all__ = ["JpegGhost"]

@@ -1,0 +1,235 @@
+"""JPEG double compression: ghosts across qualities and misaligned 8x8 grids.
+
+Two traces of a region that was JPEG-compressed differently from the rest:
+
+* **Ghosts** (Farid 2009, "Exposing digital forgeries from JPEG ghosts"): recompress at a range
+  of qualities; a region that was once saved at quality q1 changes least when recompressed at
+  q1, so after normalising each region's error curve it shows a dip there that the rest of the
+  image does not share.
+* **Grid alignment**: blocking artifacts reveal where the 8x8 grid lies. The whole image should
+  share one grid; a pasted JPEG region keeps its own, and a crop shifts the global grid away from
+  (0, 0) (reported, but a crop alone is not manipulation).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from detectors._forensics import common, heatmap
+from verifier.detector import Detector, Example
+from verifier.media import Media
+from verifier.report import Finding, Status
+
+QUALITIES = (50, 55, 60, 65, 70, 75, 80, 85, 90, 95)
+#: The ghost analysis uses at most this many pixels (an even subset of aligned blocks).
+GHOST_PIXELS = 600_000
+Z_RANGE = 6.0
+MASK_Z = 3.0
+#: Calibrated on authentic photos (scripts/eval_forensics.py).
+STAT_LO, STAT_HI = 3.3, 5.6
+#: Grid analysis tiles (full-resolution pixels) and the confidence a tile needs to count.
+TILE = 128
+TILE_CONF = 0.5
+
+# libjpeg's standard luminance table (ITU-T T.81 Annex K), to estimate the saved quality.
+_STD_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69,
+     56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81,
+     104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    np.float64,
+)  # fmt: skip
+
+
+def libjpeg_table(quality: int) -> np.ndarray:
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.clip(np.floor((_STD_LUMA * scale + 50) / 100), 1, 255)
+
+
+def estimate_quality(table: np.ndarray) -> tuple[int, float]:
+    """Nearest libjpeg quality for a luma table, and the mean absolute mismatch (0 = exact)."""
+    t = np.sort(np.asarray(table, np.float64).ravel())
+    errors = [float(np.abs(np.sort(libjpeg_table(q)) - t).mean()) for q in range(1, 101)]
+    best = int(np.argmin(errors))
+    return best + 1, errors[best]
+
+
+def luma_table(media: Media) -> np.ndarray | None:
+    tables = getattr(media.open_image(), "quantization", None) or {}
+    table = tables.get(0)
+    return None if table is None else np.asarray(table, np.float64)
+
+
+def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> dict[str, object]:
+    """Per-tile grid phase: how many confident tiles disagree with the global grid."""
+    rows = y[::4].astype(np.int16)
+    cols = y[:, ::4].astype(np.int16)
+    dx = np.abs(np.diff(rows, axis=1))
+    dy = np.abs(np.diff(cols, axis=0))
+    t4 = TILE // 4
+    nty, ntx = dx.shape[0] // t4, dx.shape[1] // TILE
+    nty2, ntx2 = dy.shape[0] // TILE, dy.shape[1] // t4
+    nty, ntx = min(nty, nty2), min(ntx, ntx2)
+    if nty * ntx == 0:
+        return {"tiles": 0, "confident_tiles": 0, "misaligned_tiles": 0}
+    ex = dx[: nty * t4, : ntx * TILE].reshape(nty, t4, ntx, TILE // 8, 8).sum(axis=(1, 3))
+    ey = dy[: nty * TILE, : ntx * t4].reshape(nty, TILE // 8, 8, ntx, t4).sum(axis=(1, 4))
+    ey = ey.transpose(0, 2, 1)
+
+    def phase_conf(e: np.ndarray, home: int) -> tuple[np.ndarray, np.ndarray]:
+        best = e.argmax(axis=-1)
+        # as in common.grid_phase: the global grid wins unless another phase clearly beats it
+        at_home = np.take_along_axis(e, np.full((*best.shape, 1), home), axis=-1)[..., 0]
+        best = np.where(at_home >= 0.9 * e.max(axis=-1), home, best)
+        med = np.median(e, axis=-1)
+        conf = (e.max(axis=-1) - med) / np.maximum(med, 1e-6)
+        return (best + 1) % 8, conf
+
+    px, cx = phase_conf(ex.astype(np.float64), (phase[1] - 1) % 8)
+    py, cy = phase_conf(ey.astype(np.float64), (phase[0] - 1) % 8)
+    confident = (cx > TILE_CONF) & (cy > TILE_CONF)
+    off = confident & ((px != phase[1] % 8) | (py != phase[0] % 8))
+    return {
+        "tiles": int(nty * ntx),
+        "confident_tiles": int(confident.sum()),
+        "misaligned_tiles": int(off.sum()),
+    }
+
+
+def measure(media: Media) -> common.Measurement:
+    """Ghost statistic, heat map and mask (see :class:`common.Measurement`)."""
+    return common.cached(media, "jpeg_ghost", lambda: _compute(media))
+
+
+def _compute(media: Media) -> common.Measurement:
+    table = luma_table(media)
+    q_est, mismatch = estimate_quality(table) if table is not None else (100, 0.0)
+    gy, gx, conf = common.grid(media)
+    packed = common.pack(common.packed_for(media).plane, (0, 0), GHOST_PIXELS)
+    base = common.packed_for(media)
+    plane = packed.plane
+    g = common.cells_per_block(common.Packed(plane, packed.stride * base.stride, (gy, gx)))
+    cell = 8 * g
+    qualities = [q for q in QUALITIES if q < min(q_est, 98)]
+    tex = common.block_std(plane, cell)
+    mean = common.block_mean(plane, cell)
+    valid = (tex > 2.0) & (mean > 8) & (mean < 247)
+    evidence: dict[str, object] = {
+        "estimated_quality": q_est,
+        "quantisation_table_mismatch": round(mismatch, 2),
+        "grid_phase": [gy, gx],
+        "grid_confidence": round(conf, 3),
+        "qualities_tested": qualities,
+    }
+    shape = tex.shape
+    best_z = np.zeros(shape, np.float32)
+    best_q, stat = None, 0.0
+    if len(qualities) >= 3 and valid.sum() >= 8:
+        f = plane.astype(np.float32)
+        curves = np.stack(
+            [common.block_mean((f - common.recompress(plane, q)) ** 2, cell) for q in qualities]
+        )
+        lo, hi = curves.min(axis=0), curves.max(axis=0)
+        norm = (curves - lo) / np.maximum(hi - lo, 1e-3)
+        # The highest tested quality is where every region is closest to its saved self;
+        # ghosts are dips at lower qualities, so skip the top one.
+        for i, q in enumerate(qualities[:-1]):
+            z = common.smooth(common.robust_z(-norm[i], valid, min_scale=0.05))
+            z = np.where(valid, z, 0.0)
+            s = common.top_mean(z)
+            if s > stat:
+                stat, best_q, best_z = s, q, z
+    evidence.update(
+        {
+            "ghost_top2pct_z": round(stat, 3),
+            "ghost_quality": best_q,
+            "cells_above_z3": int((best_z > MASK_Z).sum()),
+            "cell_px": cell * packed.stride * base.stride,
+        }
+    )
+    return common.Measurement(
+        statistic=stat,
+        heat=np.clip(best_z / Z_RANGE, 0, 1),
+        mask=best_z > MASK_Z,
+        cell_px=cell * packed.stride * base.stride,
+        origin=(gy, gx),
+        evidence=evidence,
+    )
+
+
+class JpegGhost(Detector):
+    name = "jpeg_ghost"
+    version = "1.0.0"
+    description = (
+        "JPEG double compression: ghosts across recompression qualities and 8x8 grids that "
+        "disagree between regions."
+    )
+    needs_full_resolution = True
+
+    @classmethod
+    def get_examples(cls) -> list[Example]:
+        rng = np.random.default_rng(9)
+        base = np.clip(rng.normal(128, 25, (256, 256)), 0, 255).astype(np.uint8)
+        img = Image.fromarray(base).convert("RGB")
+        jpg, png = io.BytesIO(), io.BytesIO()
+        img.save(jpg, "JPEG", quality=90)
+        img.save(png, "PNG")
+        return [
+            Example("single-compressed JPEG", jpg.getvalue(), Status.OK, None, 0.6),
+            Example("PNG", png.getvalue(), Status.SKIPPED),
+        ]
+
+    def analyze(self, media: Media) -> Finding:
+        if media.format.name != "jpeg":
+            return self.skip(
+                f"Applies to JPEG files only; this is {media.format.name.upper()}, which has no "
+                "JPEG quantisation history to examine."
+            )
+        reason = common.unsuitable(media)
+        if reason:
+            return self.skip(reason)
+        y = common.luma(media)
+        if common.is_flat(y):
+            return self.skip("The image is flat (one colour): there are no regions to compare.")
+        m = measure(media)
+        grid_ev = tile_grid(y, (m.origin[0], m.origin[1]))
+        evidence = {**m.evidence, **grid_ev, **common.input_info(media).as_evidence()}
+        q_est = int(m.evidence["estimated_quality"])  # type: ignore[call-overload]
+        if q_est < 60:
+            return self.ok(
+                score=0.5,
+                weight=0.0,
+                summary=f"Saved at low JPEG quality (about {q_est}); too coarse for ghosts.",
+                evidence=evidence,
+            )
+        score = common.ramp(m.statistic, STAT_LO, STAT_HI, 0.45, 0.75)
+        weight = 0.2 if score >= 0.6 else 0.1
+        if score >= 0.6:
+            summary = (
+                f"A region behaves as if it was once saved at JPEG quality about "
+                f"{m.evidence['ghost_quality']} while the rest was not (a JPEG ghost, "
+                f"{m.statistic:.1f} robust standard deviations): consistent with a paste from "
+                "another JPEG; weak evidence alone."
+            )
+        else:
+            summary = (
+                f"No region shows a distinct JPEG ghost (saved at about quality {q_est}); "
+                f"grid at offset ({m.origin[0]}, {m.origin[1]})."
+            )
+        return self.ok(
+            score=score,
+            weight=weight,
+            summary=summary,
+            evidence=evidence,
+            artifacts=[
+                heatmap.artifact(
+                    "jpeg-ghost.png",
+                    f"JPEG ghost at quality {m.evidence['ghost_quality']}: black = typical, "
+                    f"white = {Z_RANGE:g} robust standard deviations closer to that quality "
+                    "than the rest of the image.",
+                    heatmap.render(common.display_luma(media), m.heat),
+                )
+            ],
+        )

@@ -1,0 +1,3 @@
+from detectors.noise.detector import NoiseResiduals
+
+__all__ = ["NoiseResiduals"]

@@ -1,0 +1,157 @@
+"""Pixel forensics (ela, noise, jpeg_ghost, copy_move): bad input, shared helpers, detection."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detectors._forensics import common, synth
+from detectors.copy_move import CopyMove
+from detectors.copy_move import detector as copy_move
+from detectors.ela import ErrorLevelAnalysis
+from detectors.jpeg_ghost import JpegGhost
+from detectors.jpeg_ghost import detector as jpeg_ghost
+from detectors.noise import NoiseResiduals
+from verifier.media import load_media
+from verifier.pipeline import Pipeline
+from verifier.report import Status
+
+FORENSICS = (ErrorLevelAnalysis, NoiseResiduals, JpegGhost, CopyMove)
+
+
+def textured(width: int = 480, height: int = 320, seed: int = 0) -> np.ndarray:
+    """A photo-like RGB array: smooth shapes, mid-scale texture and fine noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 110 + 50 * np.sin(xx / 37.0) * np.cos(yy / 23.0)
+    coarse = rng.normal(0, 1, (height // 8 + 1, width // 8 + 1)).repeat(8, 0).repeat(8, 1)
+    arr = base + 25 * coarse[:height, :width] + rng.normal(0, 3, (height, width))
+    rgb = np.stack([arr, arr * 0.9 + 10, arr * 0.8 + 20], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def save(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def run(cls, data: bytes, settings):
+    pipeline = Pipeline(settings, [cls(settings)])
+    return pipeline.run_detector(pipeline.detectors[0], load_media(data, settings))
+
+
+BASE = Image.fromarray(textured())
+BAD_INPUTS = {
+    "tiny": (save(BASE.resize((40, 30)), "JPEG"), "skipped"),
+    "1-bit": (save(BASE.convert("1"), "PNG"), "skipped"),
+    "16-bit": (
+        save(BASE.convert("L").point(lambda v: v * 256, "I").convert("I;16"), "PNG"),
+        "skipped",
+    ),
+    "cmyk": (save(BASE.convert("CMYK"), "JPEG", quality=90), "ok"),
+    "palette": (save(BASE.convert("P"), "PNG"), None),  # copy_move runs, the others skip
+    "alpha": (save(BASE.convert("RGBA"), "PNG"), "ok"),
+    "grey+alpha": (save(BASE.convert("LA"), "PNG"), "ok"),
+    "huge flat": (save(Image.new("RGB", (4000, 3000), (120, 130, 140)), "JPEG"), "skipped"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("cls", FORENSICS, ids=[c.name for c in FORENSICS])
+def test_bad_input_is_skipped_or_handled_never_an_error(cls, label, settings):
+    data, expected = BAD_INPUTS[label]
+    finding = run(cls, data, settings)
+    assert finding.status is not Status.ERROR, finding.error
+    if finding.status is Status.SKIPPED:
+        assert finding.reason
+    if cls is JpegGhost and not data.startswith(b"\xff\xd8"):
+        assert finding.status is Status.SKIPPED  # not a JPEG
+    elif expected is not None:
+        assert finding.status.value == expected, (label, finding.reason)
+    elif cls is CopyMove:
+        assert finding.status is Status.OK
+    else:
+        assert finding.status is Status.SKIPPED
+
+
+def test_heatmaps_are_pngs_with_descriptions(settings):
+    data = synth.jpeg_bytes(textured(), 90)
+    for cls in FORENSICS:
+        finding = run(cls, data, settings)
+        assert finding.status is Status.OK
+        assert 0 <= finding.score <= 1 and finding.evidence
+        for art in finding.artifacts:
+            assert art.media_type == "image/png" and art.data.startswith(b"\x89PNG")
+            assert art.description
+
+
+def test_copy_move_finds_a_clone_and_its_mask(settings):
+    rng = np.random.default_rng(4)
+    img = textured(640, 480, seed=2)
+    sample = synth.copy_move(img, rng, 90)
+    media = load_media(sample.data, settings, decode="full")
+    finding = CopyMove(settings).analyze(media)
+    assert finding.score >= 0.8 and finding.weight >= 0.5, finding.summary
+    assert any(a.name == "copy-move.png" for a in finding.artifacts)
+    m = copy_move.measure(media)
+    pred = common.to_image_grid(m, (media.height, media.width), m.mask) > 0
+    tp = (pred & sample.mask).sum()
+    assert 2 * tp / (pred.sum() + sample.mask.sum()) > 0.5
+
+
+def test_copy_move_stays_quiet_on_an_unedited_picture(settings):
+    finding = CopyMove(settings).analyze(
+        load_media(synth.jpeg_bytes(textured(640, 480, seed=3), 90), settings)
+    )
+    assert finding.score < 0.6
+
+
+def test_packed_blocks_recompress_exactly_like_the_full_image():
+    """The speed trick the ELA/ghost analysis relies on: aligned luma blocks are independent."""
+    y = textured(256, 192)[..., 0]
+    full = common.recompress(y, 75)
+    packed = common.pack(y, (0, 0), max_pixels=y.size // 4)
+    assert packed.stride == 2
+    expected = full.reshape(24, 8, 32, 8)[::2, :, ::2, :].reshape(96, 128)
+    assert np.array_equal(common.recompress(packed.plane, 75), expected)
+
+
+def test_grid_phase_follows_a_crop():
+    y = common.recompress(textured(256, 192)[..., 0], 70)
+    assert common.grid_phase(y)[:2] == (0, 0)
+    gy, gx, conf = common.grid_phase(y[3:, 5:])
+    assert (gy, gx) == (5, 3) and conf > 0.2
+
+
+@pytest.mark.parametrize("quality", [60, 75, 90, 95])
+def test_jpeg_quality_is_estimated_from_the_quantisation_table(quality, settings):
+    media = load_media(save(BASE, "JPEG", quality=quality), settings)
+    assert jpeg_ghost.estimate_quality(jpeg_ghost.luma_table(media))[0] == quality
+
+
+def test_synthetic_generator_is_deterministic_and_masks_match():
+    photos = [textured(seed=s) for s in range(3)]
+    first = list(synth.triplets(photos, 3, seed=1))
+    second = list(synth.triplets(photos, 3, seed=1))
+    for a, b in zip(first, second, strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert x.data == y.data and np.array_equal(x.mask, y.mask)
+            assert x.mask.shape == (320, 480)
+        authentic, clone, splice = a
+        assert not authentic.mask.any() and clone.mask.any() and splice.mask.any()
+
+
+@pytest.mark.slow
+def test_innocent_photos_do_not_light_up(shared_data, settings):
+    """A small slice of the calibration set; the full numbers come from eval_forensics.py."""
+    photos = sorted((shared_data / "train" / "photos-bsds500" / "images").glob("*.jpg"))[:20]
+    detectors = [cls(settings) for cls in FORENSICS]
+    for path in photos:
+        media = load_media(path.read_bytes(), settings, decode="full")
+        for det in detectors:
+            finding = det.analyze(media)
+            assert not (finding.score >= 0.8 and finding.weight >= 0.5), (path.name, det.name)
