@@ -112,10 +112,37 @@ def test_report_records_versions_and_input(settings, jpeg):
 
 def test_progress_callback(settings, jpeg):
     seen = []
-    Pipeline(settings, [Strong(settings), Boom(settings)]).analyze_bytes(
+    one_at_a_time = settings.with_overrides(detector_threads=1)
+    Pipeline(one_at_a_time, [Strong(settings), Boom(settings)]).analyze_bytes(
         jpeg, progress=lambda done, total, name: seen.append((done, total, name))
     )
     assert seen == [(0, 2, "strong"), (1, 2, "boom"), (2, 2, None)]
+
+
+class Nap(Detector):
+    name = "nap"
+    version = "1"
+    description = "sleeps 0.4 s"
+
+    def analyze(self, media):
+        time.sleep(0.4)
+        return self.informational(summary="Napped.")
+
+
+class Nap2(Nap):
+    name = "nap2"
+
+
+def test_detectors_run_in_parallel_and_keep_registry_order(settings, jpeg):
+    seen = []
+    two = settings.with_overrides(detector_threads=2)
+    pipeline = Pipeline(two, [Nap(two), Nap2(two), Strong(two)])
+    start = time.perf_counter()
+    report = pipeline.analyze_bytes(jpeg, progress=lambda *a: seen.append(a))
+    assert time.perf_counter() - start < 0.75  # two 0.4 s naps side by side, not 0.8 s
+    assert [f.detector for f in report.findings] == ["nap", "nap2", "strong"]
+    assert seen[-1] == (3, 3, None)
+    assert [done for done, _, _ in seen] == sorted(done for done, _, _ in seen)
 
 
 def test_registry_rejects_duplicates_and_bad_metadata():

@@ -89,6 +89,31 @@ def detect_faces(
     return faces
 
 
+def faces_in(
+    media: Any, session: Any, *, model: str, max_side: int, threshold: float
+) -> list[Face]:
+    """The faces of one input in full-resolution coordinates, detected once and shared by every
+    detector that needs them (``Media.memo``), on the loader's cached reduced copy."""
+
+    def compute() -> tuple[Face, ...]:
+        small = media.reduced(max_side)
+        found = detect_faces(session, small, max_side=max_side, threshold=threshold)
+        fx, fy = media.width / small.width, media.height / small.height
+        return tuple(
+            Face(
+                f.x1 * fx,
+                f.y1 * fy,
+                f.x2 * fx,
+                f.y2 * fy,
+                f.score,
+                tuple((x * fx, y * fy) for x, y in f.landmarks),
+            )
+            for f in found
+        )
+
+    return list(media.memo(("faces", model, max_side, threshold), compute))
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     order = list(np.argsort(-scores))
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])

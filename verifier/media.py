@@ -13,9 +13,11 @@ import hashlib
 import io
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -37,6 +39,8 @@ except ImportError:  # pragma: no cover - exercised only on broken installs
 # We do our own pixel limit check from the header; PIL's own bomb check stays on as a backstop
 # but must never be the first thing a user sees, so it sits far above any sane setting.
 Image.MAX_IMAGE_PIXELS = None
+
+T = TypeVar("T")
 
 
 class MediaKind(StrEnum):
@@ -140,6 +144,8 @@ class Media:
     _pixels: Image.Image | None = field(default=None, repr=False)
     _reduced: dict[int, Image.Image] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _memo: dict[object, object] = field(default_factory=dict, repr=False)
+    _memo_locks: dict[object, threading.Lock] = field(default_factory=dict, repr=False)
 
     @property
     def kind(self) -> MediaKind:
@@ -166,6 +172,18 @@ class Media:
             if self._pixels is None:
                 self._pixels = _decode(self.open_image(), self.orientation, None)
             return self._pixels
+
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """Compute something about this input once and share it between detectors (e.g. the
+        faces that both the face-detection and face-swap detectors need). Thread-safe: a second
+        caller with the same key waits for the first one's result. Treat the value as read-only.
+        """
+        with self._lock:
+            lock = self._memo_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]  # type: ignore[return-value]
 
     def reduced(self, max_side: int) -> Image.Image:
         """An RGB copy whose longer side is at most ``max_side``; cached per ``max_side``.

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -88,14 +89,7 @@ class Pipeline:
         started: float | None = None,
     ) -> Report:
         started = time.perf_counter() if started is None else started
-        findings: list[Finding] = []
-        total = len(self.detectors)
-        for i, detector in enumerate(self.detectors):
-            if progress:
-                progress(i, total, detector.name)
-            findings.append(self.run_detector(detector, media))
-        if progress:
-            progress(total, total, None)
+        findings = self._run_all(media, progress)
         return Report(
             media=MediaInfo(
                 name=media.name,
@@ -119,6 +113,41 @@ class Pipeline:
             ),
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+    def _run_all(self, media: Media, progress: ProgressCallback | None) -> list[Finding]:
+        """Every detector on ``media``, ``settings.detector_threads`` at a time; findings come
+        back in registry order whatever order they finish in."""
+        total = len(self.detectors)
+        findings: list[Finding | None] = [None] * total
+        lock = threading.Lock()
+        running: list[str] = []
+        done = 0
+
+        def one(i: int, detector: Detector) -> None:
+            nonlocal done
+            with lock:
+                running.append(detector.name)
+                if progress:
+                    progress(done, total, detector.name)
+            finding = self.run_detector(detector, media)
+            with lock:
+                findings[i] = finding
+                running.remove(detector.name)
+                done += 1
+                if progress and running:  # others still running: report one of them
+                    progress(done, total, running[-1])
+
+        threads = min(self.settings.detector_threads, total)
+        if threads <= 1:
+            for i, detector in enumerate(self.detectors):
+                one(i, detector)
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="detectors") as pool:
+                for future in [pool.submit(one, i, d) for i, d in enumerate(self.detectors)]:
+                    future.result()
+        if progress:
+            progress(total, total, None)
+        return [f for f in findings if f is not None]
 
     def run_detector(self, detector: Detector, media: Media) -> Finding:
         """One detector on one input: applicability, time limit, exception capture, timing."""

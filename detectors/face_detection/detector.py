@@ -41,9 +41,10 @@ class FaceDetection(Detector):
         return [Example("gradient, no face", buf.getvalue(), Status.SKIPPED)]
 
     def analyze(self, media: Media) -> Finding:
-        found = facelib.detect_faces(
+        found = facelib.faces_in(
+            media,
             self.session,
-            media.pixels,
+            model=self.settings.face_detection_model,
             max_side=int(self.card["max_side"]),
             threshold=float(self.card["score_threshold"]),
         )

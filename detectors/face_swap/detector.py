@@ -45,9 +45,10 @@ class FaceSwap(Detector):
         return [Example("gradient, no face", buf.getvalue(), Status.SKIPPED)]
 
     def analyze(self, media: Media) -> Finding:
-        found = facelib.detect_faces(
+        found = facelib.faces_in(
+            media,
             self.face_session,
-            media.pixels,
+            model=self.settings.face_detection_model,
             max_side=int(self.face_card["max_side"]),
             threshold=float(self.face_card["score_threshold"]),
         )
