@@ -31,6 +31,7 @@ def preload(settings: Settings) -> Pipeline:
         _pipeline = Pipeline(settings)
         _store = Store(settings)
         warm_banks(settings, every=0)
+        log.info("pipeline warmed up in %.2f s", _pipeline.warm_up())
     return _pipeline
 
 
