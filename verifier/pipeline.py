@@ -81,8 +81,13 @@ class Pipeline:
         pixels = rng.random((384, 512, 3)) * 60 + np.linspace(40, 190, 512)[None, :, None]
         buf = io.BytesIO()
         Image.fromarray(pixels.astype("uint8")).save(buf, "JPEG", quality=90)
+        from verifier.registry import registered
+
+        # Built-in detectors only: an in-house one (VERIFIER_EXTRA_DETECTORS) that crashes its
+        # process would take the worker down with it here, rather than one work-horse.
+        builtin = [d for d in self.detectors if type(d) in registered()]
         try:
-            self.analyze_bytes(buf.getvalue(), name="warm-up.jpg")
+            Pipeline(self.settings, builtin).analyze_bytes(buf.getvalue(), name="warm-up.jpg")
         except Exception:  # warm-up is an optimisation; a failure shows up in real reports
             log.warning("pipeline warm-up failed", exc_info=True)
         return time.perf_counter() - start
