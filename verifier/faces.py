@@ -143,5 +143,7 @@ def crop_box(face: Face, scale: float) -> tuple[int, int, int, int]:
 
 def face_crop(image: Image.Image, face: Face, *, scale: float, size: int) -> Image.Image:
     """The model input for one face: the square crop (black outside the image) at ``size``."""
-    crop = image.convert("RGB").crop(crop_box(face, scale))
+    crop = image.crop(crop_box(face, scale))  # crop first: converting would copy the image
+    if crop.mode != "RGB":
+        crop = crop.convert("RGB")
     return crop.resize((size, size), Image.Resampling.BILINEAR)

@@ -36,9 +36,13 @@ try:  # HEIC/HEIF support is a declared dependency, but keep the import failure 
 except ImportError:  # pragma: no cover - exercised only on broken installs
     HEIF_AVAILABLE = False
 
-# We do our own pixel limit check from the header; PIL's own bomb check stays on as a backstop
-# but must never be the first thing a user sees, so it sits far above any sane setting.
-Image.MAX_IMAGE_PIXELS = None
+# We do our own pixel limit check from the header (load_media); PIL's own bomb check stays on as
+# a backstop for images decoded from inside a file (thumbnails, previews), raised by load_media
+# when a larger VERIFIER_MAX_PIXELS is configured.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+#: Largest embedded image (EXIF thumbnail, MPF or HEIF preview) a detector decodes.
+MAX_EMBEDDED_PIXELS = 16_000_000
 
 T = TypeVar("T")
 
@@ -274,6 +278,8 @@ def load_media(
             f"The file is {len(data):,} bytes; the limit is {settings.max_bytes:,} bytes.",
             detail={"size_bytes": len(data), "max_bytes": settings.max_bytes},
         )
+    if settings.max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = settings.max_pixels
     fmt = sniff(data[:64])
     media = Media(data=data, format=fmt, sha256=hashlib.sha256(data).hexdigest(), name=name)
     if fmt.kind is MediaKind.VIDEO:

@@ -32,7 +32,7 @@ from PIL import Image, ImageFilter, ImageOps
 
 from detectors.signatures import editor_in, generator_in
 from verifier.detector import Detector, Example
-from verifier.media import Media
+from verifier.media import MAX_EMBEDDED_PIXELS, Media
 from verifier.report import EvidenceKind, Finding, Status
 
 # exifread logs every odd tag at WARNING; those are evidence here, not operational problems.
@@ -373,6 +373,8 @@ class Exif(Detector):
     ) -> tuple[float, float, str, EvidenceKind] | None:
         try:
             thumb = Image.open(io.BytesIO(thumb_bytes))
+            if thumb.width * thumb.height > MAX_EMBEDDED_PIXELS:  # a bomb hidden in EXIF
+                raise ValueError(f"thumbnail header declares {thumb.width}x{thumb.height}")
             thumb.load()
         except Exception as exc:  # noqa: BLE001 - a broken thumbnail is a fact, not a failure
             evidence["thumbnail"] = {"decodable": False, "error": str(exc)[:200]}
@@ -450,6 +452,8 @@ def embedded_previews(media: Media) -> list[tuple[str, str, Image.Image, int | N
             for i, entry in enumerate(entries[: getattr(img, "n_frames", 1)]):
                 if i and entry.get("Attribute", {}).get("MPType") in _MPF_PREVIEW_TYPES:
                     img.seek(i)
+                    if img.width * img.height > MAX_EMBEDDED_PIXELS:
+                        break
                     preview = img.convert("RGB")
                     preview.thumbnail((512, 512))
                     out.append(("mpf_preview", "MPF preview image", preview, media.orientation))
@@ -460,7 +464,11 @@ def embedded_previews(media: Media) -> list[tuple[str, str, Image.Image, int | N
             heif = pillow_heif.open_heif(io.BytesIO(media.data))
             primary = heif[getattr(heif, "primary_index", 0)]
             if primary.info.get("thumbnails"):
-                thumb = primary.get_thumbnail(0).to_pillow()
+                handle = primary.get_thumbnail(0)
+                w, h = handle.size
+                if w * h > MAX_EMBEDDED_PIXELS:
+                    return out
+                thumb = handle.to_pillow()
                 out.append(("heif_thumbnail", "HEIF thumbnail", thumb.convert("RGB"), None))
     except Exception as exc:  # noqa: BLE001 - a broken preview is a fact, not a failure
         log.info("embedded preview not readable: %s", exc)

@@ -77,7 +77,7 @@ class FaceDetection(Detector):
     def _overlay(media: Media, found: list[facelib.Face], minimum: int) -> Artifact:
         """The image (at most 1024 px) with boxes: green judgeable, orange too small."""
         image = media.reduced(1024).copy()
-        scale = image.width / media.pixels.width
+        scale = image.width / media.width
         draw = ImageDraw.Draw(image)
         for face in found:
             colour = (255, 140, 0) if min(face.width, face.height) < minimum else (0, 200, 0)

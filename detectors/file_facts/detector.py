@@ -10,6 +10,7 @@ evidence that something other than the encoder touched the file.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import Any
 
@@ -31,6 +32,10 @@ _TRAILER_KINDS: tuple[tuple[bytes, str], ...] = (
 _VENDOR_MARKERS = (b"SEFH", b"SEFT")  # Samsung's trailer (slow-motion, depth, edit info)
 
 
+#: The next marker after entropy-coded data: FF followed by neither a stuffed 00 nor RST0-7.
+NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+
+
 def jpeg_end(data: bytes) -> int | None:
     """Offset just past the main image's EOI marker, or None if the stream never ends.
 
@@ -39,7 +44,9 @@ def jpeg_end(data: bytes) -> int | None:
     count.
     """
     i, n = 2, len(data)
-    while i + 2 <= n:
+    for _ in range(100_000):  # cameras write a few dozen markers; a crafted file gets no end
+        if i + 2 > n:
+            return None
         if data[i] != 0xFF:
             return None
         marker = data[i + 1]
@@ -56,20 +63,18 @@ def jpeg_end(data: bytes) -> int | None:
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         i += 2 + length
         if marker == 0xDA:  # start of scan: skip entropy-coded data up to the next real marker
-            while True:
-                i = data.find(b"\xff", i)  # C-speed scan; most FF bytes here are stuffed
-                if i < 0 or i + 1 >= n:
-                    return None
-                nxt = data[i + 1]
-                if nxt != 0x00 and not 0xD0 <= nxt <= 0xD7:
-                    break
-                i += 2
+            found = NEXT_MARKER.search(data, i)  # C speed, whatever the stuffing
+            if found is None:
+                return None
+            i = found.start()
     return None
 
 
 def png_end(data: bytes) -> int | None:
     i, n = 8, len(data)
-    while i + 8 <= n:
+    for _ in range(100_000):  # real files have tens of chunks; a crafted one gets no end
+        if i + 8 > n:
+            return None
         (length,) = struct.unpack(">I", data[i : i + 4])
         ctype = data[i + 4 : i + 8]
         i += 12 + length

@@ -204,15 +204,33 @@ def _photoshop_resources(body: bytes):
         j = k + 4 + size + size % 2
 
 
+from detectors.file_facts.detector import NEXT_MARKER  # noqa: E402 - shared marker scan
+
+#: Most segments / anomalies listed in evidence (the totals are always given).
+MAX_LISTED = 100
+#: Cameras write a few dozen markers; past this many the walk stops (a crafted file, not a photo).
+MAX_WALKED = 10_000
+
+
 def walk_markers(data: bytes) -> dict[str, Any]:
     """The header's marker segments up to the first scan, and what follows to the end."""
-    out: dict[str, Any] = {"segments": [], "anomalies": []}
+    out: dict[str, Any] = {
+        "segments": [],
+        "anomalies": [],
+        "segments_total": 0,
+        "anomalies_total": 0,
+    }
     i, n = 2, len(data)
     scans = frames = 0
     end = None
+    steps = 0
     while i + 2 <= n:
+        steps += 1
+        if steps > MAX_WALKED:
+            _note(out, "anomalies", f"stopped after {MAX_WALKED:,} markers (offset {i})")
+            break
         if data[i] != 0xFF:
-            out["anomalies"].append(f"expected a marker at offset {i}")
+            _note(out, "anomalies", f"expected a marker at offset {i}")
             break
         marker = data[i + 1]
         if marker == 0xFF:
@@ -222,7 +240,7 @@ def walk_markers(data: bytes) -> dict[str, Any]:
             end = i + 2
             break
         if marker == 0xD8:
-            out["anomalies"].append(f"a second start-of-image marker at offset {i}")
+            _note(out, "anomalies", f"a second start-of-image marker at offset {i}")
             i += 2
             continue
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
@@ -234,7 +252,7 @@ def walk_markers(data: bytes) -> dict[str, Any]:
         body = data[i + 4 : i + 2 + length]
         if 0xE0 <= marker <= 0xEF:
             ident = body[:14].split(b"\x00", 1)[0].decode("latin-1", "replace")[:20]
-            out["segments"].append(f"APP{marker - 0xE0}:{ident}")
+            _note(out, "segments", f"APP{marker - 0xE0}:{ident}")
         elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
             frames += 1
             out["coding"] = _SOF_NAMES.get(marker, f"SOF{marker - 0xC0}")
@@ -249,24 +267,25 @@ def walk_markers(data: bytes) -> dict[str, Any]:
         elif marker == 0xDD:
             out["restart_interval"] = True
         elif marker == 0xFE:
-            out["segments"].append("COM")
+            _note(out, "segments", "COM")
         i += 2 + length
-        if marker == 0xDA:
-            while True:
-                i = data.find(b"\xff", i)
-                if i < 0 or i + 1 >= n:
-                    i = n
-                    break
-                nxt = data[i + 1]
-                if nxt != 0x00 and not 0xD0 <= nxt <= 0xD7:
-                    break
-                i += 2
+        if marker == 0xDA:  # skip entropy-coded data to the next real marker, at C speed
+            found = NEXT_MARKER.search(data, i)
+            i = n if found is None else found.start()
     out["frames"] = frames
     out["scans"] = scans
     out["end_marker_found"] = end is not None
     if frames > 1:
-        out["anomalies"].append(f"{frames} frame headers (SOF) in one image")
+        _note(out, "anomalies", f"{frames} frame headers (SOF) in one image")
     return out
+
+
+def _note(out: dict[str, Any], key: str, text: str) -> None:
+    """Append to a bounded list: a crafted file can hold millions of tiny segments, and the
+    report (and its database row) must stay small. The total is always counted."""
+    out[f"{key}_total"] = out.get(f"{key}_total", 0) + 1
+    if len(out[key]) < MAX_LISTED:
+        out[key].append(text)
 
 
 def _subsampling(sampling: list[int]) -> str:
