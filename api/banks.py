@@ -6,6 +6,7 @@ library's (400 malformed hash or field, 404 unknown bank or entry, 409 duplicate
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -13,9 +14,36 @@ from pydantic import BaseModel
 
 from api import deps
 from verifier.banks import BankStore
-from verifier.errors import BadRequestError, UnsupportedMediaError
+from verifier.errors import (
+    BadRequestError,
+    ForbiddenError,
+    MediaTooLargeError,
+    UnsupportedMediaError,
+)
 
 bp = Blueprint("banks", __name__, url_prefix="/v1")
+
+#: Largest import body (text or CSV of hashes): about 200,000 hashes.
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+
+
+@bp.before_request
+def _guard_writes() -> None:
+    """Bank changes decide verdicts (a known fake scores 0.99), so they need the admin token;
+    without one configured, only requests from this machine may change banks."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.endpoint == "banks.match":
+        return
+    token = deps.settings().admin_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise ForbiddenError(
+                "Changing hash banks needs the admin token (Authorization: Bearer)."
+            )
+    elif request.remote_addr not in ("127.0.0.1", "::1"):
+        raise ForbiddenError(
+            "Changing hash banks from another machine needs VERIFIER_ADMIN_TOKEN to be set."
+        )
 
 
 def _store() -> BankStore:
@@ -64,8 +92,6 @@ def _uploaded_image() -> bytes:
     limit = deps.settings().max_bytes
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
-        from verifier.errors import MediaTooLargeError
-
         raise MediaTooLargeError(f"The upload exceeds the limit of {limit:,} bytes.")
     return data
 
@@ -164,7 +190,17 @@ def import_entries(name: str):
     """Many hashes at once: the body is text (one PDQ hex per line, or CSV with a header)."""
     if request.mimetype not in ("text/plain", "text/csv"):
         raise UnsupportedMediaError("Send the hashes as text/plain or text/csv.")
-    text = request.get_data(as_text=True)
+    if (request.content_length or 0) > MAX_IMPORT_BYTES:
+        raise MediaTooLargeError(
+            f"Imports are limited to {MAX_IMPORT_BYTES:,} bytes; split the file.",
+            detail={"max_bytes": MAX_IMPORT_BYTES},
+        )
+    raw = request.stream.read(MAX_IMPORT_BYTES + 1)
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise MediaTooLargeError(
+            f"Imports are limited to {MAX_IMPORT_BYTES:,} bytes; split the file."
+        )
+    text = raw.decode("utf-8", "replace")
     args = request.args
     return _out(
         _store().import_hashes(

@@ -110,7 +110,11 @@ def openapi() -> dict[str, Any]:
             }
         }
     }
-    bank_errors = {"400": err("Malformed request"), "404": err("Unknown bank or entry")}
+    bank_errors = {
+        "400": err("Malformed request"),
+        "403": err("Changing banks needs the admin token (or a request from this machine)"),
+        "404": err("Unknown bank or entry"),
+    }
     bank_paths = {
         "/v1/banks": {
             "get": {"summary": "List hash banks",
@@ -121,7 +125,7 @@ def openapi() -> dict[str, Any]:
                     "type": "object", "required": ["name"],
                     "properties": {"name": {"type": "string"}, "description": {"type": "string"},
                                    "threshold": {"type": "integer"}}}}}},
-                "responses": {"201": ok(bank, "Created"), "400": err("Malformed request"),
+                "responses": {"201": ok(bank, "Created"), **bank_errors,
                               "409": err("A bank with that name exists")},
             },
         },

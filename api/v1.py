@@ -10,7 +10,7 @@ from werkzeug.datastructures import FileStorage
 from api import deps
 from api.queue import REDIS_ERRORS, cancel, enqueue_analysis, job_progress
 from verifier.errors import BadRequestError, UnsupportedMediaError, VerifierError
-from verifier.media import MediaKind, load_media, sniff
+from verifier.media import MediaKind, open_checked, sniff
 from verifier.storage import FINISHED, QUEUED, RUNNING, Analysis
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -40,8 +40,9 @@ def accept_upload() -> Analysis:
             raise UnsupportedMediaError("The file is empty (0 bytes).")
         if fmt.kind is MediaKind.IMAGE:
             # The header check refuses decompression bombs and unreadable headers now (413/422),
-            # before anything is queued; full decoding happens in the worker.
-            load_media(path.read_bytes(), settings, decode="none")
+            # before anything is queued, reading only the header; decoding is the worker's.
+            with open(path, "rb") as fp:
+                open_checked(fp, fmt, settings)
         analysis = store.create(analysis_id, upload.filename, size)
     except VerifierError:
         path.unlink(missing_ok=True)

@@ -110,3 +110,33 @@ def test_a_known_fake_in_a_bank_makes_the_verdict(client, workers):
     assert done["status"] == "finished"
     assert done["report"]["verdict"]["label"] == "likely_manipulated"
     assert any("perceptual_hash" in r["findings"] for r in done["report"]["verdict"]["reasons"])
+
+
+def test_bank_changes_need_the_admin_token(service_settings):
+    from api.app import create_app
+
+    guarded = create_app(service_settings.with_overrides(admin_token="s3cret"), {"TESTING": True})
+    client = guarded.test_client()
+    assert client.post("/v1/banks", json={"name": "x"}).status_code == 403
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/v1/banks", json={"name": "x"}, headers=wrong).status_code == 403
+    good = {"Authorization": "Bearer s3cret"}
+    assert client.post("/v1/banks", json={"name": "x"}, headers=good).status_code == 201
+    assert client.get("/v1/banks").status_code == 200  # reading needs no token
+    assert client.post("/v1/match", json={"pdq": "ab" * 32}).status_code == 200
+
+
+def test_without_a_token_only_this_machine_may_change_banks(client):
+    remote = {"REMOTE_ADDR": "203.0.113.9"}
+    resp = client.post("/v1/banks", json={"name": "x"}, environ_base=remote)
+    assert resp.status_code == 403 and "VERIFIER_ADMIN_TOKEN" in resp.get_json()["message"]
+    assert client.post("/v1/banks", json={"name": "x"}).status_code == 201  # loopback
+
+
+def test_imports_are_size_limited(client):
+    from api.banks import MAX_IMPORT_BYTES
+
+    client.post("/v1/banks", json={"name": "big"})
+    body = ("ab" * 32 + "\n") * (MAX_IMPORT_BYTES // 65 + 10)
+    resp = client.post("/v1/banks/big/import", data=body, content_type="text/plain")
+    assert resp.status_code == 413

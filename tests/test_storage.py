@@ -102,3 +102,18 @@ def test_bad_ids_are_not_found(store):
             store.get(bad)
     with pytest.raises(NotFoundError):
         store.artifact_path("0" * 32, "../x", "y.png")
+
+
+def test_finishing_a_deleted_analysis_keeps_no_artifacts(store, settings):
+    from verifier.report import Artifact
+
+    analysis_id, _, size = store.save_upload(io.BytesIO(b"abc"), limit=100)
+    store.create(analysis_id, None, size)
+    from conftest import SAMPLES
+
+    report = Pipeline(settings).analyze_path(SAMPLES / "camera.jpg")
+    art = Artifact.from_bytes("map.png", "image/png", "a map", b"\x89PNG fake")
+    report.findings[0].artifacts.append(art)
+    store.delete(analysis_id)  # deleted while "running"
+    store.finish(analysis_id, report)
+    assert not store.artifact_dir(analysis_id).exists()

@@ -58,6 +58,8 @@ hash_banks = sa.Table(
     sa.Column("threshold", sa.Integer, nullable=False, default=hashing.PDQ_THRESHOLD),
     sa.Column("generation", sa.BigInteger, nullable=False, default=0),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # Never reuse a deleted bank's id: processes cache indexes by (id, generation).
+    sqlite_autoincrement=True,
 )
 
 hash_bank_entries = sa.Table(

@@ -36,6 +36,13 @@ class BadRequestError(VerifierError):
     http_status = 400
 
 
+class ForbiddenError(VerifierError):
+    """The request needs a credential it did not bring."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFoundError(VerifierError):
     code = "not_found"
     http_status = 404

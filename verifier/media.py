@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -36,10 +36,11 @@ try:  # HEIC/HEIF support is a declared dependency, but keep the import failure 
 except ImportError:  # pragma: no cover - exercised only on broken installs
     HEIF_AVAILABLE = False
 
-# We do our own pixel limit check from the header (load_media); PIL's own bomb check stays on as
-# a backstop for images decoded from inside a file (thumbnails, previews), raised by load_media
-# when a larger VERIFIER_MAX_PIXELS is configured.
-Image.MAX_IMAGE_PIXELS = 200_000_000
+# We check pixel limits ourselves, from the header (open_checked), so the message names the
+# problem; PIL's own check would fire first with its own wording, so it is off. Images decoded
+# from inside a file (EXIF thumbnails, MPF/HEIF previews) are checked against
+# MAX_EMBEDDED_PIXELS by the code that opens them.
+Image.MAX_IMAGE_PIXELS = None
 
 #: Largest embedded image (EXIF thumbnail, MPF or HEIF preview) a detector decodes.
 MAX_EMBEDDED_PIXELS = 16_000_000
@@ -258,39 +259,16 @@ def _exif_orientation(img: Image.Image) -> int | None:
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def load_media(
-    data: bytes,
-    settings: Settings,
-    *,
-    name: str | None = None,
-    decode: str = "validate",
-) -> Media:
-    """Identify, check limits and validate one input.
+def open_checked(fp: IO[bytes] | Path, fmt: Format, settings: Settings) -> Image.Image:
+    """Open an image's header (no pixels decoded) and check it against the limits.
 
-    ``decode`` chooses how much to decode up front for images: ``"validate"`` decodes enough
-    to prove the file is readable (the smallest DCT-domain scale for JPEG, everything for other
-    formats), ``"full"`` decodes the full-resolution pixels now, ``"none"`` only reads the
-    header. Raises :class:`UnsupportedMediaError`, :class:`MediaTooLargeError` or
-    :class:`CorruptMediaError` with a message that names the problem.
+    Shared by :func:`load_media` and the API, which checks an upload on disk without reading
+    it whole. Raises :class:`CorruptMediaError` or :class:`MediaTooLargeError`.
     """
-    if len(data) > settings.max_bytes:
-        raise MediaTooLargeError(
-            f"The file is {len(data):,} bytes; the limit is {settings.max_bytes:,} bytes.",
-            detail={"size_bytes": len(data), "max_bytes": settings.max_bytes},
-        )
-    if settings.max_pixels > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = settings.max_pixels
-    fmt = sniff(data[:64])
-    media = Media(data=data, format=fmt, sha256=hashlib.sha256(data).hexdigest(), name=name)
-    if fmt.kind is MediaKind.VIDEO:
-        return media  # container parsing and frame decoding belong to the video detectors
-    if fmt.name == "heif" and not HEIF_AVAILABLE:  # pragma: no cover
-        raise UnsupportedMediaError("HEIC/HEIF support is not installed (pip install pillow-heif).")
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(fp)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         why = "it is not valid" if isinstance(exc, UnidentifiedImageError) else _plain(exc)
         raise CorruptMediaError(
@@ -311,6 +289,38 @@ def load_media(
             f"The image is {w}x{h}; the longest side allowed is {settings.max_side:,} pixels.",
             detail={"width": w, "height": h, "max_side": settings.max_side},
         )
+    return img
+
+
+def load_media(
+    data: bytes,
+    settings: Settings,
+    *,
+    name: str | None = None,
+    decode: str = "validate",
+) -> Media:
+    """Identify, check limits and validate one input.
+
+    ``decode`` chooses how much to decode up front for images: ``"validate"`` decodes enough
+    to prove the file is readable (the smallest DCT-domain scale for JPEG, everything for other
+    formats), ``"full"`` decodes the full-resolution pixels now, ``"none"`` only reads the
+    header. Raises :class:`UnsupportedMediaError`, :class:`MediaTooLargeError` or
+    :class:`CorruptMediaError` with a message that names the problem.
+    """
+    if len(data) > settings.max_bytes:
+        raise MediaTooLargeError(
+            f"The file is {len(data):,} bytes; the limit is {settings.max_bytes:,} bytes.",
+            detail={"size_bytes": len(data), "max_bytes": settings.max_bytes},
+        )
+    fmt = sniff(data[:64])
+    media = Media(data=data, format=fmt, sha256=hashlib.sha256(data).hexdigest(), name=name)
+    if fmt.kind is MediaKind.VIDEO:
+        return media  # container parsing and frame decoding belong to the video detectors
+    if fmt.name == "heif" and not HEIF_AVAILABLE:  # pragma: no cover
+        raise UnsupportedMediaError("HEIC/HEIF support is not installed (pip install pillow-heif).")
+
+    img = open_checked(io.BytesIO(data), fmt, settings)
+    w, h = img.size
     orientation = _exif_orientation(img)
     if orientation in (5, 6, 7, 8):
         w, h = h, w

@@ -220,6 +220,14 @@ class Settings:
         "register after the built-in ones, for in-house detectors.",
         example="newsroom.detectors:LogoCheck",
     )
+    admin_token: str = _setting(
+        "",
+        lambda s: s.strip(),
+        "Bearer token required to change hash banks over HTTP (`Authorization: Bearer ...`). "
+        "Empty: bank changes are accepted only from the same machine (loopback). Reading, "
+        "matching and analyses need no token.",
+        example="a long random string",
+    )
     log_level: str = _setting(
         "INFO",
         lambda s: s.strip().upper(),

@@ -215,21 +215,33 @@ class Store:
         self._update(analysis_id, status=QUEUED, progress=0, stage=None)
 
     def finish(self, analysis_id: str, report: Report) -> None:
-        """Store the report and its artifacts; the analysis becomes ``finished``."""
+        """Store the report and its artifacts; the analysis becomes ``finished``.
+
+        If the analysis was deleted while it ran, nothing is kept: the artifacts written here
+        are removed again (a DELETE must not leave heatmaps of someone's upload behind).
+        """
         for key, artifact in report.artifacts().items():
             detector, name = key.split("/", 1)
             path = self.artifact_path(analysis_id, detector, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(artifact.data)
-        self._update(
-            analysis_id,
-            status=FINISHED,
-            progress=100,
-            stage=None,
-            finished_at=_now(),
-            report=report.model_dump_json(),
-            error=None,
-        )
+        now = _now()
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                update(analyses)
+                .where(analyses.c.id == analysis_id)
+                .values(
+                    status=FINISHED,
+                    progress=100,
+                    stage=None,
+                    updated_at=now,
+                    finished_at=now,
+                    report=report.model_dump_json(),
+                    error=None,
+                )
+            ).rowcount
+        if not updated:
+            shutil.rmtree(self.artifact_dir(analysis_id), ignore_errors=True)
 
     def fail(self, analysis_id: str, error: dict[str, Any]) -> None:
         self._update(

@@ -9,8 +9,6 @@ shared (a weak-keyed cache, so it dies with the media).
 from __future__ import annotations
 
 import itertools
-import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -28,9 +26,6 @@ FLAT_STD = 1.0
 cv2.setNumThreads(1)  # one core per analysis; the service runs several analyses side by side
 
 T = TypeVar("T")
-
-_cache: weakref.WeakKeyDictionary[Media, dict[str, object]] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -91,15 +86,9 @@ def unsuitable(media: Media, *, allow_palette: bool = False) -> str | None:
 
 
 def cached(media: Media, key: str, compute: Callable[[], T]) -> T:
-    """``compute()`` once per media and key (shared by detectors and the evaluation script)."""
-    with _lock:
-        entry = _cache.setdefault(media, {})
-        if key in entry:
-            return entry[key]  # type: ignore[return-value]
-    value = compute()
-    with _lock:
-        entry[key] = value  # type: ignore[assignment]
-    return value
+    """``compute()`` once per media and key, shared by the detectors (``Media.memo``: a second
+    caller waits for the first one's result instead of computing it again)."""
+    return media.memo(("forensics", key), compute)
 
 
 def luma(media: Media) -> np.ndarray:
