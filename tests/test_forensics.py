@@ -130,7 +130,7 @@ def test_grid_phase_follows_a_crop():
 @pytest.mark.parametrize("quality", [60, 75, 90, 95])
 def test_jpeg_quality_is_estimated_from_the_quantisation_table(quality, settings):
     media = load_media(save(BASE, "JPEG", quality=quality), settings)
-    assert jpeg_ghost.estimate_quality(jpeg_ghost.luma_table(media))[0] == quality
+    assert jpeg_ghost.estimate_quality(jpeg_ghost.quant_tables(media))[0] == quality
 
 
 def test_synthetic_generator_is_deterministic_and_masks_match():

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from detectors._forensics import common, heatmap
+from detectors.jpeg_structure.detector import estimate_quality as ijg_estimate
 from verifier.detector import Detector, Example
 from verifier.media import Media
 from verifier.report import Finding, Status
@@ -34,32 +35,17 @@ STAT_LO, STAT_HI = 3.3, 5.6
 TILE = 128
 TILE_CONF = 0.5
 
-# libjpeg's standard luminance table (ITU-T T.81 Annex K), to estimate the saved quality.
-_STD_LUMA = np.array(
-    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69,
-     56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81,
-     104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
-    np.float64,
-)  # fmt: skip
+
+def estimate_quality(tables: dict[int, list[int]] | None) -> tuple[int, float]:
+    """The saved quality (nearest IJG quality) and the mean table mismatch (0 = exact), from
+    the one estimator the project has (``jpeg_structure``), so both detectors agree."""
+    est = ijg_estimate(tables or {})
+    return int(est.get("quality_estimate", 100)), float(est.get("mean_abs_difference_from_ijg", 0))
 
 
-def libjpeg_table(quality: int) -> np.ndarray:
-    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
-    return np.clip(np.floor((_STD_LUMA * scale + 50) / 100), 1, 255)
-
-
-def estimate_quality(table: np.ndarray) -> tuple[int, float]:
-    """Nearest libjpeg quality for a luma table, and the mean absolute mismatch (0 = exact)."""
-    t = np.sort(np.asarray(table, np.float64).ravel())
-    errors = [float(np.abs(np.sort(libjpeg_table(q)) - t).mean()) for q in range(1, 101)]
-    best = int(np.argmin(errors))
-    return best + 1, errors[best]
-
-
-def luma_table(media: Media) -> np.ndarray | None:
-    tables = getattr(media.open_image(), "quantization", None) or {}
-    table = tables.get(0)
-    return None if table is None else np.asarray(table, np.float64)
+def quant_tables(media: Media) -> dict[int, list[int]] | None:
+    tables = getattr(media.open_image(), "quantization", None)
+    return {k: list(v) for k, v in tables.items()} if tables else None
 
 
 def tile_grid(y: np.ndarray, phase: tuple[int, int]) -> dict[str, object]:
@@ -104,8 +90,8 @@ def measure(media: Media) -> common.Measurement:
 
 
 def _compute(media: Media) -> common.Measurement:
-    table = luma_table(media)
-    q_est, mismatch = estimate_quality(table) if table is not None else (100, 0.0)
+    tables = quant_tables(media)
+    q_est, mismatch = estimate_quality(tables) if tables else (100, 0.0)
     gy, gx, conf = common.grid(media)
     packed = common.pack(common.packed_for(media).plane, (0, 0), GHOST_PIXELS)
     base = common.packed_for(media)
