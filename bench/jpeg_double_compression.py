@@ -31,8 +31,14 @@ def jpeg(img: Image.Image, quality: int) -> bytes:
     return buf.getvalue()
 
 
+DECODER_LUMA = "--decoder-luma" in sys.argv  # the decoder's own Y instead of Y from RGB
+
+
 def value(data: bytes) -> float | None:
-    r = double_quantization(data)
+    """The statistic as the detector computes it in the pipeline: from the shared RGB decode
+    (or, with --decoder-luma, from the decoder's own luminance)."""
+    pixels = None if DECODER_LUMA else Image.open(io.BytesIO(data)).convert("RGB")
+    r = double_quantization(data, pixels=pixels)
     return None if r is None else r["histogram_roughness"]
 
 
@@ -40,6 +46,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--decoder-luma", action="store_true", help="decode Y directly (old path)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     files = sorted((args.data / "train" / "photos-bsds500" / "images").glob("*"))[: args.n]

@@ -171,6 +171,11 @@ class Media:
         return Image.open(io.BytesIO(self.data))
 
     @property
+    def pixels_decoded(self) -> bool:
+        """Whether the full-resolution pixels are decoded already (reading them is then free)."""
+        return self._pixels is not None
+
+    @property
     def pixels(self) -> Image.Image:
         """Full-resolution RGB pixels, EXIF orientation applied. Decoded on first use."""
         with self._lock:

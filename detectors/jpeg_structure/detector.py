@@ -319,7 +319,9 @@ _LOW_AC = ((0, 1), (1, 0), (2, 0), (1, 1), (0, 2), (0, 3), (1, 2), (2, 1), (3, 0
 DQ_THRESHOLD = 0.32
 
 
-def double_quantization(data: bytes, max_side: int = 1024) -> dict[str, Any] | None:
+def double_quantization(
+    data: bytes, max_side: int = 1024, pixels: Image.Image | None = None
+) -> dict[str, Any] | None:
     """How much the histograms of low-frequency DCT coefficients zig-zag (double quantisation).
 
     A JPEG compressed once has smooth, Laplacian-like histograms of each quantised DCT
@@ -337,18 +339,24 @@ def double_quantization(data: bytes, max_side: int = 1024) -> dict[str, Any] | N
     if 0 not in tables or img.mode not in ("L", "RGB", "YCbCr"):
         return None
     q = np.asarray(list(tables[0]), dtype=np.float64).reshape(8, 8)
-    if img.mode != "L":
-        img.draft("YCbCr", img.size)
-    img.load()
-    y = np.asarray(img)
-    if y.ndim == 3:
-        y = y[..., 0]
-    h, w = y.shape
+    w, h = img.size
     h8, w8 = min(h, max_side) // 8 * 8, min(w, max_side) // 8 * 8
     if h8 < 64 or w8 < 64:
         return None
     y0, x0 = (h - h8) // 16 * 8, (w - w8) // 16 * 8
-    crop = y[y0 : y0 + h8, x0 : x0 + w8].astype(np.float64) - 128
+    box = (x0, y0, x0 + w8, y0 + h8)
+    if pixels is not None and pixels.size == img.size and img.mode != "L":
+        # Already decoded (in stored orientation): the crop's luma, back from RGB. That differs
+        # from the decoder's own Y by rounding only (+-1), far below the quantisation steps.
+        y = np.asarray(pixels.crop(box).convert("YCbCr"))[..., 0]
+    else:
+        if img.mode != "L":
+            img.draft("YCbCr", img.size)
+        img.load()
+        y = np.asarray(img.crop(box))
+        if y.ndim == 3:
+            y = y[..., 0]
+    crop = y.astype(np.float64) - 128
     blocks = crop.reshape(h8 // 8, 8, w8 // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
     coef = _DCT @ blocks @ _DCT.T
     roughness = []
@@ -472,7 +480,9 @@ class JpegStructure(Detector):
             facts.append(f"last saved by {saver}")
         head = ", ".join(facts)
         try:
-            dq = double_quantization(media.data)
+            # Reuse the shared full-resolution decode when it is in stored orientation.
+            upright = media.orientation in (None, 1) and media.pixels_decoded
+            dq = double_quantization(media.data, pixels=media.pixels if upright else None)
         except (OSError, ValueError, SyntaxError) as exc:  # a broken scan: reported, not raised
             dq = {"error": str(exc)[:200]}
         if dq:
