@@ -179,7 +179,10 @@ class Pipeline:
         """One detector on one input: applicability, time limit, exception capture, timing."""
         if media.kind not in detector.media_kinds:
             kinds = " and ".join(sorted(k.value + "s" for k in detector.media_kinds))
-            return skipped(detector, f"Applies to {kinds} only; this input is a {media.kind}.")
+            article = "an" if media.kind.value[0] in "aeiou" else "a"
+            return skipped(
+                detector, f"Applies to {kinds} only; this input is {article} {media.kind}."
+            )
         outcome: dict[str, object] = {}
 
         def target() -> None:
