@@ -42,6 +42,11 @@ class InputInfo:
 
 
 def input_info(media: Media) -> InputInfo:
+    """The file's own pixel format (before the RGB conversion), read once per input."""
+    return cached(media, "input_info", lambda: _input_info(media))
+
+
+def _input_info(media: Media) -> InputInfo:
     img = media.open_image()
     mode = img.mode
     bits = 1 if mode == "1" else 16 if mode.startswith("I;16") or mode == "I" else 8
