@@ -195,3 +195,86 @@ def log(path: Path, **fields) -> None:
     print(line, flush=True)
     with open(path, "a") as f:
         f.write(line + "\n")
+
+
+def fit(model, args, out: Path, logf: Path, make_batch) -> None:
+    """Fine-tune ``model`` for ``args.steps`` steps, resuming from ``out/last.pt``.
+
+    Shared by both training scripts: the stem and the first ``args.freeze_blocks`` blocks are
+    frozen (the costliest to back-propagate; their generic filters transfer), AdamW with the
+    warm-up/cosine schedule of :func:`lr_at`, binary cross-entropy on one logit, a log line
+    every 20 steps and a checkpoint every 100. ``make_batch(rng)`` returns ``(x, y)``: float32
+    NCHW images and their 0/1 labels.
+    """
+    import torch
+
+    frozen = ["net._conv_stem", "net._bn0"] + [
+        f"net._blocks.{i}." for i in range(args.freeze_blocks)
+    ]
+    params = []
+    for name, p in model.named_parameters():
+        if any(name.startswith(f) for f in frozen):
+            p.requires_grad_(False)
+        else:
+            params.append(p)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    start, ckpt = 0, out / "last.pt"
+    if ckpt.exists() and not args.fresh:
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start = state["step"]
+    rng = random.Random(args.seed + start)
+    model.train()
+    t0, losses = time.time(), []
+    for step in range(start, args.steps):
+        x, y = make_batch(rng)
+        logits = model(torch.from_numpy(x))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.as_tensor(y, dtype=torch.float32)
+        )
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.steps, args.lr)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % 20 == 0:
+            log(
+                logf,
+                step=step + 1,
+                loss=round(float(np.mean(losses)), 4),
+                s_per_step=round((time.time() - t0) / len(losses), 2),
+            )
+            losses, t0 = [], time.time()
+        if (step + 1) % 100 == 0 or step + 1 == args.steps:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "step": step + 1,
+                    "args": vars(args),
+                },
+                ckpt,
+            )
+    log(logf, event="done", steps=args.steps)
+
+
+def export_onnx(model, ckpt: str, onnx: str, size: int, input_name: str) -> None:
+    """Load a checkpoint into ``model`` and export it (opset 17, fp32, dynamic batch)."""
+    import torch
+
+    model.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
+    model.eval()
+    Path(onnx).parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model,
+        torch.zeros(1, 3, size, size),
+        onnx,
+        input_names=[input_name],
+        output_names=["logit"],
+        dynamic_axes={input_name: {0: "n"}, "logit": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    print(onnx, Path(onnx).stat().st_size, sha256_file(Path(onnx)))

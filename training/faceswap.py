@@ -162,7 +162,6 @@ def split(faces: dict[str, dict], buckets: set[int]) -> list[str]:
 
 
 def train(args: argparse.Namespace) -> None:
-    import torch
 
     common.set_threads(args.threads)
     common.seed_all(args.seed)
@@ -174,79 +173,20 @@ def train(args: argparse.Namespace) -> None:
     common.log(
         logf, event="start", n_train_faces=len(names), n_detected=len(faces), args=vars(args)
     )
-    model = build_model()
-    frozen = ["net._conv_stem", "net._bn0"] + [
-        f"net._blocks.{i}." for i in range(args.freeze_blocks)
-    ]
-    params = []
-    for name, p in model.named_parameters():
-        if any(name.startswith(f) for f in frozen):
-            p.requires_grad_(False)
-        else:
-            params.append(p)
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
-    start, ckpt = 0, out / "last.pt"
-    if ckpt.exists() and not args.fresh:
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start = state["step"]
-    rng = random.Random(args.seed + start)
-    model.train()
-    t0, losses = time.time(), []
-    for step in range(start, args.steps):
+
+    def make_batch(rng: random.Random) -> tuple[np.ndarray, list[float]]:
         xs, ys = [], []
         for name in rng.sample(names, args.batch // 2):
             real, fake = pair(LFW / name, as_face(faces[name]), rng)
             xs += [real, fake]
             ys += [0.0, 1.0]
-        logits = model(torch.from_numpy(np.stack(xs)))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(ys))
-        for group in opt.param_groups:
-            group["lr"] = common.lr_at(step, args.steps, args.lr)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if (step + 1) % 20 == 0:
-            common.log(
-                logf,
-                step=step + 1,
-                loss=round(float(np.mean(losses)), 4),
-                s_per_step=round((time.time() - t0) / len(losses), 2),
-            )
-            losses, t0 = [], time.time()
-        if (step + 1) % 100 == 0 or step + 1 == args.steps:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "step": step + 1,
-                    "args": vars(args),
-                },
-                ckpt,
-            )
-    common.log(logf, event="done", steps=args.steps)
+        return np.stack(xs), ys
+
+    common.fit(build_model(), args, out, logf, make_batch)
 
 
 def export(args: argparse.Namespace) -> None:
-    import torch
-
-    model = build_model()
-    model.load_state_dict(torch.load(args.ckpt, weights_only=False)["model"])
-    model.eval()
-    Path(args.onnx).parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        model,
-        torch.zeros(1, 3, SIZE, SIZE),
-        args.onnx,
-        input_names=["face"],
-        output_names=["logit"],
-        dynamic_axes={"face": {0: "n"}, "logit": {0: "n"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    print(args.onnx, Path(args.onnx).stat().st_size, common.sha256_file(Path(args.onnx)))
+    common.export_onnx(build_model(), args.ckpt, args.onnx, SIZE, "face")
 
 
 def evaluate(args: argparse.Namespace) -> None:

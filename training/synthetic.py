@@ -133,7 +133,6 @@ def grid_patches(img: Image.Image, n: int = 3) -> np.ndarray:
 
 
 def train(args: argparse.Namespace) -> None:
-    import torch
 
     common.set_threads(args.threads)
     common.seed_all(args.seed)
@@ -150,30 +149,7 @@ def train(args: argparse.Namespace) -> None:
     neg = [it for it in items if it.label == 0]
     common.log(logf, event="start", n_pos=len(pos), n_neg=len(neg), args=vars(args))
 
-    model = PatchNet.build()
-    # Freeze the stem and first two stages: they are the most expensive to back-propagate
-    # through at high resolution and their generic filters transfer to residual input.
-    frozen = ["net._conv_stem", "net._bn0"] + [
-        f"net._blocks.{i}." for i in range(args.freeze_blocks)
-    ]
-    params = []
-    for name, p in model.named_parameters():
-        if any(name.startswith(f) for f in frozen):
-            p.requires_grad_(False)
-        else:
-            params.append(p)
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
-    start = 0
-    ckpt = out / "last.pt"
-    if ckpt.exists() and not args.fresh:
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start = state["step"]
-    rng = random.Random(args.seed + start)
-    model.train()
-    t0, losses = time.time(), []
-    for step in range(start, args.steps):
+    def make_batch(rng: random.Random) -> tuple[np.ndarray, list[int]]:
         batch = [rng.choice(pos) for _ in range(args.batch // 2)]
         batch += [rng.choice(neg) for _ in range(args.batch - len(batch))]
         x = np.stack(
@@ -182,55 +158,13 @@ def train(args: argparse.Namespace) -> None:
                 for it in batch
             ]
         )
-        y = torch.tensor([it.label for it in batch], dtype=torch.float32)
-        logits = model(torch.from_numpy(x))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-        for group in opt.param_groups:
-            group["lr"] = common.lr_at(step, args.steps, args.lr)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if (step + 1) % 20 == 0:
-            common.log(
-                logf,
-                step=step + 1,
-                loss=round(float(np.mean(losses)), 4),
-                s_per_step=round((time.time() - t0) / len(losses), 2),
-            )
-            losses, t0 = [], time.time()
-        if (step + 1) % 100 == 0 or step + 1 == args.steps:
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "step": step + 1,
-                    "args": vars(args),
-                },
-                ckpt,
-            )
-    common.log(logf, event="done", steps=args.steps)
+        return x, [it.label for it in batch]
+
+    common.fit(PatchNet.build(), args, out, logf, make_batch)
 
 
 def export(args: argparse.Namespace) -> None:
-    import torch
-
-    model = PatchNet.build()
-    state = torch.load(args.ckpt, weights_only=False)
-    model.load_state_dict(state["model"])
-    model.eval()
-    Path(args.onnx).parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        model,
-        torch.zeros(1, 3, PATCH, PATCH),
-        args.onnx,
-        input_names=["patch"],
-        output_names=["logit"],
-        dynamic_axes={"patch": {0: "n"}, "logit": {0: "n"}},
-        opset_version=17,
-        dynamo=False,
-    )
-    print(args.onnx, Path(args.onnx).stat().st_size, common.sha256_file(Path(args.onnx)))
+    common.export_onnx(PatchNet.build(), args.ckpt, args.onnx, PATCH, "patch")
 
 
 def onnx_logits(session, items: list[Item], transform=None) -> np.ndarray:

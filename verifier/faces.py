@@ -89,6 +89,26 @@ def detect_faces(
     return faces
 
 
+class FaceFinder:
+    """CenterFace as the detectors use it: the face-detection model named in settings, and the
+    faces of each input found once and shared by every detector that asks (``faces_in``)."""
+
+    def __init__(self, settings: Any) -> None:
+        from verifier import models
+
+        self.model = settings.face_detection_model
+        self.card, self.session = models.load(settings, self.model, "face_detection_centerface")
+
+    def find(self, media: Any) -> list[Face]:
+        return faces_in(
+            media,
+            self.session,
+            model=self.model,
+            max_side=int(self.card["max_side"]),
+            threshold=float(self.card["score_threshold"]),
+        )
+
+
 def faces_in(
     media: Any, session: Any, *, model: str, max_side: int, threshold: float
 ) -> list[Face]:

@@ -12,7 +12,6 @@ import io
 from PIL import Image, ImageDraw
 
 from verifier import faces as facelib
-from verifier import models
 from verifier.detector import Detector, Example
 from verifier.media import Media
 from verifier.report import Artifact, Finding, Status
@@ -30,9 +29,7 @@ class FaceDetection(Detector):
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.card, self.session = models.load(
-            settings, settings.face_detection_model, "face_detection_centerface"
-        )
+        self.faces = facelib.FaceFinder(settings)
 
     @classmethod
     def get_examples(cls) -> list[Example]:
@@ -41,13 +38,7 @@ class FaceDetection(Detector):
         return [Example("gradient, no face", buf.getvalue(), Status.SKIPPED)]
 
     def analyze(self, media: Media) -> Finding:
-        found = facelib.faces_in(
-            media,
-            self.session,
-            model=self.settings.face_detection_model,
-            max_side=int(self.card["max_side"]),
-            threshold=float(self.card["score_threshold"]),
-        )
+        found = self.faces.find(media)
         if not found:
             return self.skip("No face found.", evidence={"faces": 0})
         found.sort(key=lambda f: f.width * f.height, reverse=True)
@@ -68,7 +59,7 @@ class FaceDetection(Detector):
                 "too_small": small,
                 "min_face_size_px": minimum,
                 "detections": listed,
-                "model": self.card.name,
+                "model": self.faces.card.name,
             },
             artifacts=[self._overlay(media, found[:MAX_REPORTED], minimum)],
         )

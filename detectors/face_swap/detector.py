@@ -32,9 +32,7 @@ class FaceSwap(Detector):
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        self.face_card, self.face_session = models.load(
-            settings, settings.face_detection_model, "face_detection_centerface"
-        )
+        self.faces = facelib.FaceFinder(settings)
         self.card, self.session = models.load(settings, settings.face_swap_model, "face_swap_crop")
         self.input_name = self.session.get_inputs()[0].name
 
@@ -45,13 +43,7 @@ class FaceSwap(Detector):
         return [Example("gradient, no face", buf.getvalue(), Status.SKIPPED)]
 
     def analyze(self, media: Media) -> Finding:
-        found = facelib.faces_in(
-            media,
-            self.face_session,
-            model=self.settings.face_detection_model,
-            max_side=int(self.face_card["max_side"]),
-            threshold=float(self.face_card["score_threshold"]),
-        )
+        found = self.faces.find(media)
         if not found:
             return self.skip("No face found.")
         minimum = self.settings.min_face_size
@@ -102,5 +94,5 @@ class FaceSwap(Detector):
                 "model": self.card.name,
                 "calibration": "Platt scaling on held-back real and self-blended LFW faces",
             },
-            models=[self.face_card.ref(), self.card.ref()],
+            models=[self.faces.card.ref(), self.card.ref()],
         )
