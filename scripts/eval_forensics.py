@@ -306,6 +306,8 @@ def report_subsets(rows: list[dict], name: str = "copy_move") -> None:
         "rotated": ([r for r in ok("copy_move") if r["meta"]["angle"]], ok("authentic")),
         "flat": (ok("copy_move-flat"), ok("authentic-flat")),
     }
+    if not any(pos for pos, _ in subsets.values()):
+        return
     print(f"\n{name} subsets: {'subset':<8} {'n':>4} {'AUC':>6} {'F1':>5} {'flagged':>7} "
           f"{'strong':>6} {'ctl-flag':>8}")  # fmt: skip
     for label, (pos, ctl) in subsets.items():
