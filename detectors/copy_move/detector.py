@@ -60,8 +60,8 @@ FLAT_MIN_DETAIL = 0.1  # mean-square detail below this is flat or clipped: it ma
 FLAT_MAX_OVERLAP = 0.2
 FLAT_MAX_PERIODIC = 0.3
 #: A match whose detail (RMS, grey levels) exceeds this is textured: that is the keypoint search's
-#: job, and repeated man-made structure (lettering, facades) lives there. 94 % of the weak-texture
-#: clones found lie below it; the three largest authentic matches above it.
+#: job. 94 % of the weak-texture clones found lie below it; the three largest authentic matches
+#: that survived the other checks (detail 21-26) above it.
 FLAT_TEXTURED = 15.0
 # Moderate: verified area (fraction of the picture). On the 238 authentic photos the largest
 # surviving match is 1.2 % (two identical rows of windows on a facade), the next 0.18 %; the
@@ -323,8 +323,9 @@ def block_search(g: np.ndarray) -> tuple[dict[str, Any], np.ndarray, np.ndarray]
 
 
 def measure(media: Media) -> common.Measurement:
-    """Statistic (inliers of the decisive verified transform, or the shift search scaled to
-    the same threshold when it fires), mask and heat on the working copy."""
+    """Statistic (inliers of the decisive verified transform, or the shift search's verified
+    area scaled so that both moderate thresholds read the same, whichever is larger), mask and
+    heat on the working copy."""
     return common.cached(media, "copy_move", lambda: _compute(media))
 
 
