@@ -14,6 +14,11 @@ corrupted, invalid and thumbnail-sized files left out). Prints, per detector:
   image-level ROC AUC of the statistic, manipulated vs the authentic control saved the same
   way, and pixel-level F1 of the detector's mask against the ground truth (mean per image),
   plus the detection rate at the shipped thresholds.
+
+``--flat N`` adds N weak-texture clones (``synth.flat_pairs``: the source is the least textured
+of 24 candidate regions, a plain shift; each with its own authentic control) from the BSDS500
+hosts and N // 5 from the camera hosts, where keypoints have little to match; they are kept out
+of the table above and reported, with the plain and rotated clones, in a copy_move subset table.
 """
 
 from __future__ import annotations
@@ -140,6 +145,13 @@ def main() -> None:
         default=",".join(DETECTORS),
         help="comma-separated subset to evaluate (default: all four)",
     )
+    parser.add_argument(
+        "--flat",
+        type=int,
+        default=0,
+        help="also evaluate this many weak-texture clones from BSDS500 (and a fifth as many "
+        "from camera JPEGs), reported separately (copy_move subsets)",
+    )
     args = parser.parse_args()
     SELECTED.intersection_update(args.detectors.split(","))
     settings = Settings.from_env({})
@@ -187,7 +199,19 @@ def main() -> None:
             f"... {source}: {n} triplets done ({time.perf_counter() - started:.0f} s)", flush=True
         )
 
+        if args.flat:
+            n_flat = args.flat if source == "bsds500" else args.flat // 5
+            for i, pair in enumerate(synth.flat_pairs(photos, n_flat, seed=7)):
+                for sample in pair:
+                    result = run(settings, sample.data, sample.mask)
+                    rows.append({"set": f"{sample.kind}-flat", "source": source, "index": i,
+                                 "meta": sample.meta, **result})  # fmt: skip
+            print(f"... {source}: {n_flat} weak-texture clones done "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+
     report(rows)
+    if "copy_move" in SELECTED:
+        report_subsets(rows)
     any_mod = [
         r for r in rows
         if r["set"] == "authentic-original"
@@ -269,6 +293,34 @@ def report(rows: list[dict]) -> None:
         "the rest); TPR-flag / TPR-str: share of that kind flagged / strong; ctl-flag: authentic "
         "controls flagged."
     )
+
+
+def report_subsets(rows: list[dict], name: str = "copy_move") -> None:
+    """copy_move per kind of clone: plain shifts, rotated/scaled, weak-texture (``--flat``)."""
+
+    def ok(kind: str) -> list[dict]:
+        return [r for r in rows if r["set"] == kind and r[name]["status"] == "ok"]
+
+    subsets = {
+        "plain": ([r for r in ok("copy_move") if not r["meta"]["angle"]], ok("authentic")),
+        "rotated": ([r for r in ok("copy_move") if r["meta"]["angle"]], ok("authentic")),
+        "flat": (ok("copy_move-flat"), ok("authentic-flat")),
+    }
+    if not any(pos for pos, _ in subsets.values()):
+        return
+    print(f"\n{name} subsets: {'subset':<8} {'n':>4} {'AUC':>6} {'F1':>5} {'flagged':>7} "
+          f"{'strong':>6} {'ctl-flag':>8}")  # fmt: skip
+    for label, (pos, ctl) in subsets.items():
+        if not pos:
+            continue
+        a = auc([r[name]["stat"] for r in pos], [r[name]["stat"] for r in ctl])
+        print(
+            f"{'':<18} {label:<8} {len(pos):>4} {a:>6.3f} "
+            f"{np.mean([r[name].get('f1', 0.0) for r in pos]):>5.3f} "
+            f"{np.mean([r[name]['flag'] for r in pos]):>7.3f} "
+            f"{np.mean([r[name]['strong'] for r in pos]):>6.3f} "
+            f"{np.mean([r[name]['flag'] for r in ctl]) if ctl else float('nan'):>8.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -155,3 +156,48 @@ def test_innocent_photos_do_not_light_up(shared_data, settings):
         for det in detectors:
             finding = det.analyze(media)
             assert not (finding.score >= 0.8 and finding.weight >= 0.5), (path.name, det.name)
+
+
+def weak_texture(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
+    """Sky-like RGB array: a smooth gradient with sensor noise (demosaiced, so not white), and a
+    few dark objects."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    noise = cv2.GaussianBlur(rng.normal(0, 15, (height, width)).astype(np.float32), (0, 0), 1.0)
+    arr = 150 + 50 * yy / height + 10 * np.sin(xx / 90.0) + noise
+    for _ in range(6):
+        x, y = int(rng.integers(0, width - 60)), int(rng.integers(0, height - 40))
+        arr[y : y + 40, x : x + 60] = 40 + rng.normal(0, 8, (40, 60))
+    rgb = np.stack([arr * 0.8, arr * 0.9, arr], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def test_flat_clone_generator_is_deterministic_and_leaves_triplets_alone():
+    photos = [textured(seed=s) for s in range(3)]
+    before = [s.data for t in synth.triplets(photos, 2, seed=1) for s in t]
+    first = list(synth.flat_pairs(photos, 3, seed=1))
+    second = list(synth.flat_pairs(photos, 3, seed=1))
+    for (ctl_a, clone_a), (ctl_b, clone_b) in zip(first, second, strict=True):
+        assert ctl_a.data == ctl_b.data and clone_a.data == clone_b.data
+        assert np.array_equal(clone_a.mask, clone_b.mask)
+        assert not ctl_a.mask.any() and clone_a.mask.any() and clone_a.meta["flat"]
+    assert before == [s.data for t in synth.triplets(photos, 2, seed=1) for s in t]
+
+
+def test_copy_move_finds_a_clone_in_weak_texture(settings):
+    """Noisy sky has no keypoints to match; the block search finds the copied noise."""
+    sample = synth.flat_copy_move(weak_texture(), np.random.default_rng(3), 90)
+    media = load_media(sample.data, settings, decode="full")
+    finding = CopyMove(settings).analyze(media)
+    assert finding.score >= 0.6 and finding.weight >= 0.2, finding.summary
+    assert finding.evidence["block_search"]["matched_area_fraction"] >= copy_move.FLAT_AREA
+    m = copy_move.measure(media)
+    pred = common.to_image_grid(m, (media.height, media.width), m.mask) > 0
+    tp = (pred & sample.mask).sum()
+    assert 2 * tp / (pred.sum() + sample.mask.sum()) > 0.5
+
+
+def test_copy_move_stays_quiet_on_unedited_weak_texture(settings):
+    media = load_media(synth.jpeg_bytes(weak_texture(), 90), settings, decode="full")
+    finding = CopyMove(settings).analyze(media)
+    assert finding.score < 0.6, finding.summary

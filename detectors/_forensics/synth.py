@@ -156,3 +156,57 @@ def triplets(photos: list[np.ndarray], n: int, seed: int = 0):
             copy_move(host, rng, quality),
             splice(host, donor, rng, quality),
         )
+
+
+def flat_copy_move(img: np.ndarray, rng: np.random.Generator, quality: int) -> Synthetic:
+    """Clone a weakly textured region (sky, water, sand, a wall) by a plain shift.
+
+    Of 24 random candidate regions the one with the lowest mean gradient magnitude is the source
+    (regions mostly clipped to black or white are left out: there is nothing there to detect, and
+    nothing a clone there could hide). Such clones are where keypoints have nothing to match, so
+    this measures the block-based search. Translation only, feathered edge; mask = source and copy.
+    """
+    h, w = img.shape[:2]
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    grad = np.hypot(gx, gy)
+    clipped = (grey <= 4) | (grey >= 251)
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(24):
+        cand = region_mask(h, w, rng, rng.uniform(0.02, 0.08))
+        if clipped[cand].mean() > 0.5:
+            continue
+        energy = float(grad[cand].mean())
+        if best is None or energy < best[0]:
+            best = (energy, cand)
+    src = best[1] if best is not None else region_mask(h, w, rng, 0.04)
+    y0, y1, x0, x1 = _bbox(src)
+    bh, bw = y1 - y0, x1 - x0
+    for _ in range(200):
+        ty, tx = int(rng.integers(0, max(1, h - bh))), int(rng.integers(0, max(1, w - bw)))
+        if abs(ty - y0) >= bh or abs(tx - x0) >= bw:
+            break
+    else:  # the region spans the frame: place it as far away as it goes
+        ty, tx = (0 if y0 > h - y1 else h - bh), (0 if x0 > w - x1 else w - bw)
+    m = np.float32([[1, 0, tx - x0], [0, 1, ty - y0]])
+    moved = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    target = cv2.warpAffine(src.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
+    out = _blend(img, moved, target, feather=float(rng.uniform(0, 1.5)))
+    return Synthetic(
+        "copy_move",
+        jpeg_bytes(out, quality),
+        src | target,
+        {"quality": quality, "angle": 0.0, "scale": 1.0, "flat": True, "shift": [tx - x0, ty - y0],
+         "gradient": round(best[0], 2) if best is not None else None,
+         "area": round(float(target.mean()), 4)},
+    )  # fmt: skip
+
+
+def flat_pairs(photos: list[np.ndarray], n: int, seed: int = 0):
+    """``n`` (authentic control, weak-texture clone) pairs sharing a host and final quality."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        host = photos[(i * 3 + 1) % len(photos)]
+        quality = int(rng.integers(80, 96))
+        yield resave(host, quality), flat_copy_move(host, rng, quality)
