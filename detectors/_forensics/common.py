@@ -379,14 +379,18 @@ def block_dct(plane: np.ndarray) -> np.ndarray:
     (rows, cols, 64) in row-major (u, v) order. On a plane cut on the file's JPEG grid (a
     :class:`Packed` plane) these are, up to rounding, the coefficients the file stored."""
     by, bx = plane.shape[0] // 8, plane.shape[1] // 8
-    b = plane[: by * 8, : bx * 8].astype(np.float32).reshape(by, 8, bx, 8).transpose(0, 2, 1, 3)
-    return (DCT8 @ b @ DCT8.T).reshape(by, bx, 64)
+    b = plane[: by * 8, : bx * 8].astype(np.float32)
+    x = b.reshape(by * 8, bx, 8) @ DCT8.T  # along each block's rows: (y, bx, v)
+    x = x.reshape(by, 8, bx, 8).transpose(0, 2, 3, 1) @ DCT8.T  # then columns: (by, bx, v, u)
+    return x.transpose(0, 1, 3, 2).reshape(by, bx, 64)
 
 
-def band_sum(coefs: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Sum of |coefficient| over the DCT bands ``lo <= u + v <= hi`` of each block."""
-    sel = (DCT_BAND >= lo) & (DCT_BAND <= hi)
-    return np.abs(coefs[..., sel]).sum(axis=-1)
+def band_sums(coefs: np.ndarray, *bands: tuple[int, int]) -> list[np.ndarray]:
+    """Per block, the sum of |coefficient| over each range ``(lo, hi)`` of DCT bands
+    ``lo <= u + v <= hi`` (one matrix product for all ranges)."""
+    sel = np.stack([(DCT_BAND >= lo) & (DCT_BAND <= hi) for lo, hi in bands], 1)
+    sums = np.abs(coefs).reshape(-1, 64) @ sel.astype(np.float32)
+    return [sums[:, i].reshape(coefs.shape[:-1]) for i in range(len(bands))]
 
 
 def conditional_z(

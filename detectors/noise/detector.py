@@ -45,8 +45,7 @@ def measure(media: Media) -> common.Measurement:
 def _compute(media: Media) -> common.Measurement:
     packed = common.packed_for(media)
     coefs = common.block_dct(packed.plane)
-    fine = np.log1p(common.band_sum(coefs, HF_BAND, 14))
-    texture = np.log1p(common.band_sum(coefs, *TEX_BANDS))
+    fine, texture = (np.log1p(b) for b in common.band_sums(coefs, (HF_BAND, 14), TEX_BANDS))
     mean = coefs[..., 0] / 8
     valid = (mean > 12) & (mean < 243)  # clipped blocks have no noise to measure
     z, info = common.conditional_z(fine, texture, valid)
