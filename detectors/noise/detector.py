@@ -21,9 +21,9 @@ from verifier.detector import Detector, Example
 from verifier.media import Media
 from verifier.report import Finding, Status
 
-#: DCT bands (u + v) of the fine-grain residual and of the texture that predicts it. Chosen on
-#: the synthetic set by the oracle region z (splice region vs the same region unedited): bands
-#: >= 5 against 2..4 separate best; against bands 1..3 smooth shading passes for blur.
+#: DCT bands (u + v) of the fine-grain residual and of the texture that predicts it. Chosen by
+#: splice AUC on the synthetic set among six pairs (README): >= 5 against 2..4 is best (0.64);
+#: with bands 1..3 as texture, smooth shading passes for blur (0.61).
 HF_BAND, TEX_BANDS = 5, (2, 4)
 #: Side of the pooling window, as a share of the longer side: a pasted object's size (the
 #: synthetic splices cover 3-12 % of the frame, 17-35 % of a side).
