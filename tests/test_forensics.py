@@ -16,6 +16,7 @@ from detectors.ela import ErrorLevelAnalysis
 from detectors.jpeg_ghost import JpegGhost
 from detectors.jpeg_ghost import detector as jpeg_ghost
 from detectors.noise import NoiseResiduals
+from detectors.noise import detector as noise_mod
 from verifier.media import load_media
 from verifier.pipeline import Pipeline
 from verifier.report import Status
@@ -201,3 +202,47 @@ def test_copy_move_stays_quiet_on_unedited_weak_texture(settings):
     media = load_media(synth.jpeg_bytes(weak_texture(), 90), settings, decode="full")
     finding = CopyMove(settings).analyze(media)
     assert finding.score < 0.6, finding.summary
+
+
+def test_block_dct_matches_opencv_per_block():
+    y = textured(64, 48)[..., 0]
+    coefs = common.block_dct(y)
+    assert coefs.shape == (6, 8, 64)
+    expected = cv2.dct(y[8:16, 16:24].astype(np.float32)).ravel()
+    assert np.allclose(coefs[1, 2], expected, atol=1e-3)
+
+
+def test_conditional_z_ignores_uninformative_bins_and_a_minority_cannot_bend_it():
+    rng = np.random.default_rng(0)
+    given = rng.uniform(0, 5, (40, 40)).astype(np.float32)
+    values = (given + rng.normal(0, 0.3, given.shape)).astype(np.float32)
+    values[:8, :8] -= 2.0  # a region far below what its texture predicts
+    z, info = common.conditional_z(values, given, np.ones(given.shape, bool))
+    assert info.mean() > 0.9
+    assert z[:8, :8].mean() < -3 and abs(float(np.median(z[10:, 10:]))) < 0.3
+    flat = np.zeros_like(values)  # e.g. fine detail zeroed everywhere by the quantiser
+    z0, info0 = common.conditional_z(flat, given, np.ones(given.shape, bool))
+    assert not info0.any() and not z0.any()
+
+
+@pytest.mark.parametrize("treatment", ["blur", "noise"])
+def test_noise_finds_a_blurred_or_noisier_region(treatment, settings):
+    # mid-scale structure (as photos have) lets the texture model tell blur from flatness
+    mid = np.random.default_rng(7).normal(0, 1, (320, 480)).astype(np.float32)
+    mid = 60 * cv2.GaussianBlur(mid, (0, 0), 1.5)
+    img = np.clip(textured(480, 320, seed=6) + mid[..., None], 0, 255).astype(np.uint8)
+    region = np.zeros(img.shape[:2], bool)
+    region[100:220, 160:320] = True
+    if treatment == "blur":
+        edited = cv2.GaussianBlur(img, (0, 0), 1.2)
+    else:
+        noise = np.random.default_rng(1).normal(0, 8, img.shape)
+        edited = np.clip(img + noise, 0, 255).astype(np.uint8)
+    spliced = np.where(region[..., None], edited, img)
+    clean = load_media(synth.jpeg_bytes(img, 92), settings, decode="full")
+    media = load_media(synth.jpeg_bytes(spliced, 92), settings, decode="full")
+    m = noise_mod.measure(media)
+    assert m.statistic > noise_mod.measure(clean).statistic + 10
+    assert m.evidence["direction"] == ("smoother" if treatment == "blur" else "noisier")
+    pred = common.to_image_grid(m, (media.height, media.width), m.mask) > 0
+    assert 2 * (pred & region).sum() / (pred.sum() + region.sum()) > 0.6

@@ -358,3 +358,95 @@ def to_image_grid(m: Measurement, shape: tuple[int, int], grid_map: np.ndarray) 
     )
     out[oy : oy + th, ox : ox + tw] = full[:th, :tw]
     return out
+
+
+# -- per-block DCT and region statistics --------------------------------------------------------
+
+#: Orthonormal 8x8 DCT-II matrix (the transform JPEG codes each luma block with).
+DCT8 = np.array(
+    [
+        [np.sqrt((1 if k == 0 else 2) / 8) * np.cos((2 * n + 1) * k * np.pi / 16) for n in range(8)]
+        for k in range(8)
+    ],
+    np.float32,
+)
+#: Radial frequency index u + v of each of the 64 DCT coefficients (0 = DC, 14 = highest).
+DCT_BAND = np.add.outer(np.arange(8), np.arange(8)).ravel()
+
+
+def block_dct(plane: np.ndarray) -> np.ndarray:
+    """DCT coefficients of every 8x8 block of ``plane`` (cropped to whole blocks), shaped
+    (rows, cols, 64) in row-major (u, v) order. On a plane cut on the file's JPEG grid (a
+    :class:`Packed` plane) these are, up to rounding, the coefficients the file stored."""
+    by, bx = plane.shape[0] // 8, plane.shape[1] // 8
+    b = plane[: by * 8, : bx * 8].astype(np.float32)
+    x = b.reshape(by * 8, bx, 8) @ DCT8.T  # along each block's rows: (y, bx, v)
+    x = x.reshape(by, 8, bx, 8).transpose(0, 2, 3, 1) @ DCT8.T  # then columns: (by, bx, v, u)
+    return x.transpose(0, 1, 3, 2).reshape(by, bx, 64)
+
+
+def band_sums(coefs: np.ndarray, *bands: tuple[int, int]) -> list[np.ndarray]:
+    """Per block, the sum of |coefficient| over each range ``(lo, hi)`` of DCT bands
+    ``lo <= u + v <= hi`` (one matrix product for all ranges)."""
+    sel = np.stack([(DCT_BAND >= lo) & (DCT_BAND <= hi) for lo, hi in bands], 1)
+    sums = np.abs(coefs).reshape(-1, 64) @ sel.astype(np.float32)
+    return [sums[:, i].reshape(coefs.shape[:-1]) for i in range(len(bands))]
+
+
+def conditional_z(
+    values: np.ndarray,
+    given: np.ndarray,
+    valid: np.ndarray,
+    bins: int = 12,
+    trim: float = 0.1,
+    clip: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far each entry of ``values`` sits from what ``given`` predicts, in standard units.
+
+    Entries are binned by ``given`` (quantile bins over the valid entries); each bin's mean and
+    spread are taken after trimming ``trim`` of each tail, so a tampered minority barely moves
+    them. Returns (z clipped to +-``clip``, informative mask): bins whose values hardly vary
+    (for instance blocks whose fine detail the JPEG quantiser zeroed everywhere) carry no
+    information and get z = 0 rather than a huge ratio of two tiny numbers.
+    """
+    z = np.zeros(values.shape, np.float32)
+    if valid.sum() < 4 * bins:
+        return z, np.zeros(values.shape, bool)
+    edges = np.quantile(given[valid], np.linspace(0, 1, bins + 1))
+    idx = np.clip(np.searchsorted(edges, given, side="right") - 1, 0, bins - 1)
+    mu = np.zeros(bins, np.float32)
+    sd = np.zeros(bins, np.float32)
+    for b in range(bins):
+        v = values[valid & (idx == b)]
+        if v.size < 5:
+            continue
+        lo, hi = np.quantile(v, [trim, 1 - trim])
+        kept = v[(v >= lo) & (v <= hi)]
+        v = kept if kept.size >= 3 else v
+        mu[b], sd[b] = v.mean(), v.std()
+    floor = max(0.05, 0.1 * float(np.median(sd)))
+    spread = sd[idx]
+    info = valid & (spread > floor)
+    z = np.where(info, np.clip((values - mu[idx]) / np.maximum(spread, floor), -clip, clip), 0)
+    return z.astype(np.float32), info
+
+
+def region_z(z: np.ndarray, info: np.ndarray, group: int, window: float) -> np.ndarray:
+    """Pool per-block z-scores into regions, on cells of ``group`` x ``group`` blocks.
+
+    A region's value is sum(z) / sqrt(n) over the informative blocks in a square window whose
+    side is ``window`` of the longer side (about the size of a pasted object), divided by
+    ``group`` so the same effect gives the same number at any resolution. Independent blocks
+    would give a standard normal; neighbouring blocks of real photos are correlated, so the
+    thresholds are calibrated on authentic photos. Windows with too few informative blocks
+    (mostly flat or clipped) are 0.
+    """
+    h, w = z.shape[0] // group * group, z.shape[1] // group * group
+    s = z[:h, :w].reshape(h // group, group, w // group, group).sum(axis=(1, 3))
+    n = info[:h, :w].reshape(h // group, group, w // group, group).sum(axis=(1, 3))
+    n = n.astype(np.float32)
+    k = max(3, round(window * max(s.shape)))
+    sk = cv2.boxFilter(s, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    nk = cv2.boxFilter(n, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    enough = nk >= max(0.1 * k * k * group * group, 0.3 * float(nk.max()), 8.0)
+    return (np.where(enough, sk / np.sqrt(np.maximum(nk, 1.0)), 0.0) / group).astype(np.float32)
