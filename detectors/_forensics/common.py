@@ -450,3 +450,24 @@ def region_z(z: np.ndarray, info: np.ndarray, group: int, window: float) -> np.n
     nk = cv2.boxFilter(n, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
     enough = nk >= max(0.1 * k * k * group * group, 0.3 * float(nk.max()), 8.0)
     return (np.where(enough, sk / np.sqrt(np.maximum(nk, 1.0)), 0.0) / group).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Strongest:
+    """The most deviant region of a :func:`region_z` map, in either direction."""
+
+    statistic: float  # max(low, high)
+    low: float  # the strongest region below the image's own level (as a positive number)
+    high: float  # the strongest region above it
+    direction: float  # -1.0 when the low side wins, else 1.0
+    mask: np.ndarray  # cells deviating in that direction by at least ``share`` of the statistic
+
+
+def strongest_region(region: np.ndarray, share: float) -> Strongest:
+    """Two-sided: a pasted region can sit above or below the rest (noisier or smoother, more or
+    less recompression error), so the statistic is the larger of the two extremes."""
+    low, high = float(-region.min()), float(region.max())
+    stat = max(low, high)
+    direction = -1.0 if low >= high else 1.0
+    mask = (direction * region >= share * stat) & (stat > 0)
+    return Strongest(stat, low, high, direction, mask)

@@ -61,10 +61,8 @@ def _compute(media: Media) -> tuple[common.Measurement, np.ndarray]:
     # two-sided: a region saved before at lower quality changes *less* on recompression
     group = common.cells_per_block(packed)
     region = common.region_z(z, info, group, WINDOW)
-    low, high = float(-region.min()), float(region.max())
-    stat = max(low, high)
-    direction = -1.0 if low >= high else 1.0
-    mask = (direction * region >= MASK_SHARE * stat) & (stat > 0)
+    top = common.strongest_region(region, MASK_SHARE)
+    stat, direction, mask = top.statistic, top.direction, top.mask
     cell = 8 * group * packed.stride
     return common.Measurement(
         statistic=stat,

@@ -51,10 +51,8 @@ def _compute(media: Media) -> common.Measurement:
     z, info = common.conditional_z(fine, texture, valid)
     group = common.cells_per_block(packed)
     region = common.region_z(z, info, group, WINDOW)
-    low, high = float(-region.min()), float(region.max())
-    stat = max(low, high)
-    direction = -1.0 if low >= high else 1.0
-    mask = (direction * region >= MASK_SHARE * stat) & (stat > 0)
+    top = common.strongest_region(region, MASK_SHARE)
+    stat, direction, mask = top.statistic, top.direction, top.mask
     cell = 8 * group * packed.stride
     return common.Measurement(
         statistic=stat,
@@ -65,8 +63,8 @@ def _compute(media: Media) -> common.Measurement:
         evidence={
             "strongest_region_z": round(stat, 2),
             "direction": "smoother" if direction < 0 else "noisier",
-            "smoother_region_z": round(low, 2),
-            "noisier_region_z": round(high, 2),
+            "smoother_region_z": round(top.low, 2),
+            "noisier_region_z": round(top.high, 2),
             "informative_blocks": int(info.sum()),
             "cells": list(region.shape),
             "cell_px": cell,
