@@ -285,7 +285,7 @@ class JpegGhost(Detector):
                 heatmap.render(display, m.arrays["ghost"]),
             )
         ]
-        if m.evidence.get("dq_first_quality") is not None:
+        if dq_stat > DQ_LO:  # drawn only when it counts in the score (it costs a PNG)
             artifacts.append(
                 heatmap.artifact(
                     "jpeg-double-quantisation.png",

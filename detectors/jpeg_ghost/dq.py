@@ -87,62 +87,66 @@ def lattice_ratio(q1: int, q2: int) -> np.ndarray:
     return n[: BINS + 2] * q1 / q2
 
 
-@lru_cache(maxsize=8192)
-def _llr_row(q1: int, q2: int, log_scale: float) -> np.ndarray:
-    """LLR per bin for steps q1 then q2, coefficients Laplacian with scale exp(log_scale)
-    (in units of q2), conditioned on a non-zero bin."""
-    ratio = lattice_ratio(q1, q2)
-    row = np.zeros(BINS + 2, np.float32)
-    if not (ratio[1:11] == 0).any():
-        # No empty bin among the first ten: the pattern is a mild ripple (a first step finer
-        # than, or within a step of, the last one) that ordinary histograms mimic.
-        row.flags.writeable = False
-        return row
-    beta = float(np.exp(log_scale))
-    a = np.arange(1, BINS + 1)
-    single = np.exp(-(a - 0.5) / beta) - np.exp(-(a + 0.5) / beta)
-    k1 = np.arange(1, (BINS + 2) * q2 // q1 + 2)
-    x = k1 * q1 / q2
-    mass = np.exp(-(x - 0.5 * q1 / q2) / beta) - np.exp(-(x + 0.5 * q1 / q2) / beta)
-    keep = x < BINS + 1
-    x, mass = x[keep], mass[keep]
-    lo = np.floor(x).astype(np.int64)
+def llr_tables(q1: np.ndarray, q2: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Log-likelihood ratio (twice vs once quantised) of each bin a = 0..BINS+1, per candidate
+    and frequency: ``q1`` (candidates, F) first steps, ``q2`` (F,) last steps, ``scales`` (F,)
+    log Laplacian scale of the coefficients in units of q2. Conditioned on a non-zero bin, so 0
+    for bin 0 and for the overflow bin; all 0 for a frequency whose pattern has no empty bin
+    among the first ten (a mild ripple that ordinary histograms mimic)."""
+    q1 = np.asarray(q1, np.float64)
+    c, f = q1.shape
+    ratio = q1 / np.asarray(q2, np.float64)[None]  # >= 1: first steps are the coarser
+    beta = np.exp(np.asarray(scales, np.float64))[None, :, None]
+    a = np.arange(1, BINS + 1, dtype=np.float64)[None, None]
+    single = np.exp(-(a - 0.5) / beta) - np.exp(-(a + 0.5) / beta)  # (1, F, BINS)
+    k1 = np.arange(1, BINS + 3, dtype=np.float64)[None, None]
+    x = k1 * ratio[..., None]  # (C, F, K1): where first-step values land, in last-step bins
+    half = 0.5 * ratio[..., None]
+    mass = np.exp(-(x - half) / beta) - np.exp(-(x + half) / beta)
+    lo = np.floor(x)
     tie = np.isclose(x - lo, 0.5)
-    double = np.zeros(BINS + 3)
-    np.add.at(double, np.rint(x[~tie]).astype(np.int64), mass[~tie])
-    np.add.at(double, lo[tie], 0.5 * mass[tie])
-    np.add.at(double, lo[tie] + 1, 0.5 * mass[tie])
-    double = double[1 : BINS + 1]
-    single = single / max(single.sum(), 1e-300)
-    double = double / max(double.sum(), 1e-300)
+    target = np.where(tie, lo, np.rint(x))
+    share = np.where(tie, 0.5, 1.0)
+    base = (np.arange(c * f) * (BINS + 4)).reshape(c, f, 1)
+    size = c * f * (BINS + 4)
+    double, hits = np.zeros(size), np.zeros(size)
+    for idx, w in ((target, share), (lo + 1, np.where(tie, 0.5, 0.0))):
+        flat = (base + np.minimum(idx, BINS + 3).astype(np.int64)).ravel()
+        double += np.bincount(flat, (mass * w).ravel(), minlength=size)
+        hits += np.bincount(flat, w.ravel(), minlength=size)
+    double = double.reshape(c, f, BINS + 4)[..., 1 : BINS + 1]
+    hits = hits.reshape(c, f, BINS + 4)[..., 1:11]
+    single = single / np.maximum(single.sum(axis=-1, keepdims=True), 1e-300)
+    double = double / np.maximum(double.sum(axis=-1, keepdims=True), 1e-300)
     mixed = (1 - OFF_LATTICE) * double + OFF_LATTICE * single
-    with np.errstate(divide="ignore", invalid="ignore"):
-        llr = np.log(mixed / single)
-    row[1 : BINS + 1] = np.clip(np.nan_to_num(llr, nan=0.0), np.log(OFF_LATTICE), 3.0)
-    row.flags.writeable = False
-    return row
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        llr = np.nan_to_num(np.log(mixed / single), nan=0.0, posinf=3.0, neginf=0.0)
+    out = np.zeros((c, f, BINS + 2), np.float32)
+    out[..., 1 : BINS + 1] = np.clip(llr, np.log(OFF_LATTICE), 3.0)
+    out[~(hits == 0).any(axis=-1)] = 0.0
+    return out
 
 
 def coefficient_scales(k: np.ndarray) -> np.ndarray:
-    """Per frequency, the log of the Laplacian scale (mean |coefficient|, in steps), rounded to
-    0.1 so the tables can be cached."""
+    """Per frequency, the log of the Laplacian scale (mean |coefficient|, in steps)."""
     mean = k.reshape(-1, len(FREQS)).astype(np.float32).mean(axis=0)
-    return np.round(np.log(np.maximum(mean, 0.05)), 1)
+    return np.log(np.maximum(mean, 0.05))
 
 
-def llr_tables(q1_table: np.ndarray, q2_table: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Per frequency, the log-likelihood ratio of each bin (0 for bin 0 and overflow)."""
-    return np.stack(
-        [
-            _llr_row(int(q1_table[u, v]), int(q2_table[u, v]), float(s))
-            for (u, v), s in zip(FREQS, scales, strict=True)
-        ]
-    )
+def steps(table: np.ndarray) -> np.ndarray:
+    """The :data:`FREQS` entries of an 8x8 quantisation table."""
+    us, vs = zip(*FREQS, strict=True)
+    return np.asarray(table)[list(us), list(vs)]
 
 
-def first_table(quality: int) -> np.ndarray:
-    """libjpeg's luma table at ``quality`` as an 8x8 array."""
-    return np.asarray(ijg_table(STD_LUMA, quality)).reshape(8, 8)
+@lru_cache(maxsize=128)
+def _first_steps(qualities: tuple[int, ...]) -> np.ndarray:
+    return np.stack([steps(np.reshape(ijg_table(STD_LUMA, q), (8, 8))) for q in qualities])
+
+
+def first_steps(qualities: list[int]) -> np.ndarray:
+    """libjpeg's luma steps at :data:`FREQS` for each quality: (len(qualities), F)."""
+    return _first_steps(tuple(qualities))
 
 
 def fit_first_quality(
@@ -161,16 +165,15 @@ def fit_first_quality(
         flat = flat[:: int(np.ceil(flat.shape[0] / FIT_BLOCKS))]
     if ((flat > 0) & (flat <= BINS)).sum() < 200:
         return None, 0.0, 0.0
-    scales = coefficient_scales(k)
-    candidates, rows = [], []
-    for q in FIRST_QUALITIES:
-        table = llr_tables(first_table(q), q2_table, scales)
-        if q < last_quality and (table != 0).any(axis=1).sum() >= MIN_FREQS:
-            candidates.append(q)
-            rows.append(table)
+    candidates = [q for q in FIRST_QUALITIES if q < last_quality]
     if not candidates:
         return None, 0.0, 0.0
-    tables = np.stack(rows)  # (candidates, frequencies, bins)
+    tables = llr_tables(first_steps(candidates), steps(q2_table), coefficient_scales(k))
+    usable = (tables != 0).any(axis=-1).sum(axis=-1) >= MIN_FREQS
+    if not usable.any():
+        return None, 0.0, 0.0
+    candidates = [q for q, ok in zip(candidates, usable, strict=True) if ok]
+    tables = tables[usable]  # (candidates, frequencies, bins)
     llr = tables[:, np.arange(len(FREQS)), flat].sum(axis=-1, dtype=np.float32)  # (C, blocks)
     llr = np.clip(llr, -LLR_CLIP, LLR_CLIP)
     # mean log-likelihood gain of the mixture, for every candidate and share at once
@@ -209,7 +212,8 @@ def dq_map(
     }
     if q1 is None or min(shape) == 0:
         return np.zeros(shape, np.float32), ev
-    llr, count = block_llr(k, llr_tables(first_table(q1), q2_table, coefficient_scales(k)))
+    table = llr_tables(first_steps([q1]), steps(q2_table), coefficient_scales(k))[0]
+    llr, count = block_llr(k, table)
     total = common.smooth(common.block_mean(np.clip(llr, -LLR_CLIP, LLR_CLIP), g))
     n = common.smooth(common.block_mean(count, g))
     # mean LLR per coefficient; cells resting on fewer than MIN_COEFS coefficients shrink to 0
