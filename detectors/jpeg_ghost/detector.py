@@ -38,7 +38,7 @@ STAT_LO, STAT_HI = 3.3, 5.6
 #: Aligned double quantisation (dq.dq_map): its top-2 % z-score is put on the ghost's scale by
 #: the line through (DQ_LO -> STAT_LO) and (DQ_HI -> STAT_HI), and counts only above DQ_LO, so
 #: one ramp scores both. Calibrated on the 238 authentic originals (max 4.28, one flat-sky
-#: photo; 99th percentile 2.19) and their 240 resaved controls (max 3.18): DQ_LO sits just
+#: photo; 99th percentile 1.89) and their 240 resaved controls (max 3.17): DQ_LO sits just
 #: below that maximum so it stays under the "moderate" score. At DQ_HI and above, a level no
 #: authentic image reaches and 13 % of the synthetic splices do, the finding weighs DQ_WEIGHT.
 DQ_LO, DQ_HI = 4.0, 5.0
