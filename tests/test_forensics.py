@@ -246,3 +246,40 @@ def test_noise_finds_a_blurred_or_noisier_region(treatment, settings):
     assert m.evidence["direction"] == ("smoother" if treatment == "blur" else "noisier")
     pred = common.to_image_grid(m, (media.height, media.width), m.mask) > 0
     assert 2 * (pred & region).sum() / (pred.sum() + region.sum()) > 0.6
+
+
+def test_double_quantisation_lattice():
+    """Saved at step 6 then 3, only even bins are reachable (twice as likely); equal steps or a
+    finer first step that divides the second leave no trace."""
+    from detectors.jpeg_ghost import dq
+
+    r = dq.lattice_ratio(6, 3)
+    assert np.allclose(r[1:9], [0, 2, 0, 2, 0, 2, 0, 2])
+    assert np.allclose(dq.lattice_ratio(4, 4)[:20], 1)
+    assert np.allclose(dq.lattice_ratio(1, 5)[1:20], 1)
+
+
+def test_jpeg_ghost_localises_an_aligned_paste_from_a_coarser_jpeg(settings):
+    """A region pasted on the grid from a quality-60 JPEG into a quality-90 save is found by the
+    aligned double-quantisation map, with the donor's quality."""
+    host = textured(640, 480, seed=5)
+    donor = synth.decode(synth.jpeg_bytes(textured(640, 480, seed=6), 60))
+    truth = np.zeros((480, 640), bool)
+    truth[160:320, 240:448] = True  # block-aligned
+    img = np.where(truth[..., None], donor, host)
+    media = load_media(synth.jpeg_bytes(img, 90), settings, decode="full")
+    finding = JpegGhost(settings).analyze(media)
+    assert finding.evidence["dq_first_quality"] == 60
+    assert finding.score >= 0.6 and finding.weight >= 0.2, finding.summary
+    assert any(a.name == "jpeg-double-quantisation.png" for a in finding.artifacts)
+    m = jpeg_ghost.measure(media)
+    assert m.evidence["strongest_trace"] == "double_quantisation"
+    pred = common.to_image_grid(m, (480, 640), m.mask) > 0
+    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.6
+
+
+def test_jpeg_ghost_stays_quiet_on_a_single_save(settings):
+    media = load_media(synth.jpeg_bytes(textured(640, 480, seed=7), 90), settings, decode="full")
+    finding = JpegGhost(settings).analyze(media)
+    assert finding.score < 0.6, finding.summary
+    assert finding.evidence["dq_top2pct_z"] < jpeg_ghost.DQ_LO
