@@ -48,6 +48,7 @@ from verifier.errors import VerifierError  # noqa: E402
 from verifier.media import load_media  # noqa: E402
 from verifier.report import Status  # noqa: E402
 from verifier.settings import Settings  # noqa: E402
+from verifier.verdict import combined_score, compute_verdict  # noqa: E402
 
 DETECTORS = {
     "ela": (ErrorLevelAnalysis, ela_mod.measure),
@@ -98,11 +99,13 @@ def f1(pred: np.ndarray, truth: np.ndarray) -> float:
 def run(settings: Settings, data: bytes, truth: np.ndarray | None) -> dict[str, dict]:
     media = load_media(data, settings, decode="full")
     out: dict[str, dict] = {}
+    findings = []
     for name, (cls, measure) in DETECTORS.items():
         if name not in SELECTED:
             out[name] = {"status": "not-run"}
             continue
         finding = cls(settings).analyze(media)
+        findings.append(finding)
         row: dict[str, object] = {"status": finding.status.value}
         if finding.status is Status.OK:
             m = measure(media)
@@ -119,6 +122,9 @@ def run(settings: Settings, data: bytes, truth: np.ndarray | None) -> dict[str, 
                 pred = common.to_image_grid(m, (media.height, media.width), m.mask) > 0
                 row["f1"] = f1(pred, truth)
         out[name] = row
+    # what the verdict rules make of these findings alone (the other detectors left out)
+    verdict = compute_verdict(findings)
+    out["verdict"] = {"label": verdict.label.value, "combined": combined_score(findings)}
     return out
 
 
@@ -212,6 +218,7 @@ def main() -> None:
     report(rows)
     if "copy_move" in SELECTED:
         report_subsets(rows)
+    report_verdicts(rows)
     any_mod = [
         r for r in rows
         if r["set"] == "authentic-original"
@@ -293,6 +300,24 @@ def report(rows: list[dict]) -> None:
         "the rest); TPR-flag / TPR-str: share of that kind flagged / strong; ctl-flag: authentic "
         "controls flagged."
     )
+
+
+def report_verdicts(rows: list[dict]) -> None:
+    """The verdict the selected detectors' findings give on their own, per set, and the AUC of
+    the verdict's combined score (manipulated vs the controls made the same way)."""
+    names = ", ".join(n for n in DETECTORS if n in SELECTED)
+    print(f"\nverdict from these findings alone ({names}):")
+    sets = sorted({r["set"] for r in rows}, key=lambda k: (k.endswith("-flat"), k))
+    for kind in sets:
+        labels = [r["verdict"]["label"] for r in rows if r["set"] == kind]
+        share = labels.count("likely_manipulated") / max(1, len(labels))
+        line = f"  {kind:<19} n={len(labels):<4} likely_manipulated {share:6.1%}"
+        control = "authentic-flat" if kind.endswith("-flat") else "authentic"
+        if kind not in ("authentic", "authentic-flat", "authentic-original"):
+            pos = [r["verdict"]["combined"] for r in rows if r["set"] == kind]
+            neg = [r["verdict"]["combined"] for r in rows if r["set"] == control]
+            line += f"   combined-score AUC {auc(pos, neg):.3f}"
+        print(line)
 
 
 def report_subsets(rows: list[dict], name: str = "copy_move") -> None:
