@@ -1,6 +1,6 @@
 """JPEG double compression: ghosts across qualities, aligned double quantisation, 8x8 grids.
 
-Three traces of a region that was JPEG-compressed differently from the rest:
+Four traces of a region that was JPEG-compressed differently from the rest:
 
 * **Ghosts** (Farid 2009, "Exposing digital forgeries from JPEG ghosts"): recompress at a range
   of qualities; a region that was once saved at quality q1 changes least when recompressed at
@@ -9,6 +9,9 @@ Three traces of a region that was JPEG-compressed differently from the rest:
 * **Aligned double quantisation** (Lin et al. 2009; Bianchi and Piva 2012; see :mod:`.dq`):
   per 8x8 block, how likely its DCT coefficients are to have been quantised twice, on the
   file's grid; a region more double-quantised than the rest was pasted from a coarser JPEG.
+* **Shifted-grid DC lattice** (Bianchi and Piva 2012; see :mod:`.lattice`): a region pasted
+  from a JPEG whose 8x8 grid did not line up keeps its first save's DC quantisation on its own
+  grid, which the rest of the image does not show on that grid.
 * **Grid alignment**: blocking artifacts reveal where the 8x8 grid lies. The whole image should
   share one grid; a pasted JPEG region keeps its own, and a crop shifts the global grid away from
   (0, 0) (reported, but a crop alone is not manipulation).
@@ -251,7 +254,7 @@ def _fit(grid_map: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 class JpegGhost(Detector):
     name = "jpeg_ghost"
-    version = "1.1.0"
+    version = "1.2.0"
     description = (
         "JPEG double compression: ghosts across recompression qualities, aligned double "
         "quantisation per 8x8 block, and 8x8 grids that disagree between regions."

@@ -91,7 +91,7 @@ def lattice_map(
     ev: dict[str, object] = {"lattice_z": 0.0, "lattice_phase": None, "lattice_step": None}
     if min(by, bx) < win:
         return np.zeros((by, bx), np.float32), ev
-    flat = sums.reshape(64, by, bx)
+    flat = sums.reshape(64, by, bx).astype(np.uint16)  # at most 64 x 255
     skip = [(dy % 8) * 8 + dx % 8 for dy, dx in own]
     # the 8 grids one pixel off each own grid, with the own grid they are compared against
     near = [
@@ -107,7 +107,7 @@ def lattice_map(
         if own_dc_step % k == 0:
             continue
         turn = np.arange(8 * k, dtype=np.float32) * np.float32(2 * np.pi / (8 * k))
-        idx = flat % (8 * k)
+        idx = flat % np.uint16(8 * k)
         r = _window_mean(np.cos(turn)[idx], win) ** 2 + _window_mean(np.sin(turn)[idx], win) ** 2
         base = r.mean(axis=0)
         z = (r - base) / (base + 1.0 / n)
