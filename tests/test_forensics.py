@@ -329,3 +329,21 @@ def test_shifted_grid_lattice_stays_quiet_on_a_single_save(settings):
         data = synth.jpeg_bytes(textured(640, 480, seed=seed), quality)
         finding = JpegGhost(settings).analyze(load_media(data, settings, decode="full"))
         assert finding.evidence["lattice_z"] < jpeg_ghost.LAT_LO
+
+
+def test_shifted_grid_lattice_ignores_a_crop_after_an_earlier_save(settings):
+    """A photo saved at quality 65, cropped by (3, 5) and saved again carries the first save's
+    lattice on a shifted grid everywhere: the picture's history, not a paste (even where the
+    blocking did not reveal the crop's grid)."""
+    from detectors.jpeg_ghost import lattice
+
+    first = synth.decode(synth.jpeg_bytes(textured(648, 488, seed=9), 65))
+    crop = np.ascontiguousarray(first[3:483, 5:645])
+    data = synth.jpeg_bytes(crop, 90)
+    finding = JpegGhost(settings).analyze(load_media(data, settings))
+    assert finding.evidence["lattice_z"] < jpeg_ghost.LAT_LO
+    assert finding.evidence["strongest_trace"] != "shifted_grid"
+    y = cv2.cvtColor(synth.decode(data), cv2.COLOR_RGB2GRAY)
+    _, ev = lattice.lattice_map(y, [(0, 0)], 3)  # as if the global grid were (0, 0)
+    assert [5, 3] in ev["lattice_global_phases"]
+    assert ev["lattice_z"] < jpeg_ghost.LAT_LO
