@@ -36,13 +36,15 @@ TILE = 128
 STEPS = tuple(range(5, 17))
 #: Window side as a share of the longer side of the analysed (mosaic) block grid.
 WINDOW = 0.12
+#: Windows are evaluated every STRIDE blocks (they are 5-8 blocks wide; stride 2 costs 1/4).
+STRIDE = 2
 #: A grid whose median window z (for some step) reaches GLOBAL_Z carries a lattice across the
 #: picture: an earlier save before a crop, treated as an own grid. Authentic photos and their
 #: resaves: at most 0.11 (160 images); shifted untreated splices at most 0.11 (18); photos
 #: saved at quality 60-79, cropped by 1-7 px and resaved at 86-94: 1.99 to 11.7 (12).
 GLOBAL_Z = 1.0
 #: The median is taken over every GLOBAL_SUBSAMPLE-th window (it is only a level).
-GLOBAL_SUBSAMPLE = 3
+GLOBAL_SUBSAMPLE = 2
 
 
 def phase_sums(y: np.ndarray) -> np.ndarray:
@@ -79,14 +81,14 @@ def _sums(y: np.ndarray, by: int, bx: int) -> np.ndarray:
 
 
 def _window_mean(a: np.ndarray, k: int) -> np.ndarray:
-    """Mean over every k x k window of the last two axes (valid windows only). One box filter
-    over the phases stacked vertically: the windows kept never cross from one phase to the
-    next."""
+    """Mean over the k x k windows of the last two axes (valid ones, every STRIDE-th). One box
+    filter over the phases stacked vertically: the windows kept never cross from one phase to
+    the next."""
     p, h, w = a.shape
     m = cv2.blur(a.reshape(p * h, w), (k, k)).reshape(p, h, w)
     lo = k // 2
     hi = k - 1 - lo
-    return m[:, lo : h - hi, lo : w - hi]
+    return m[:, lo : h - hi : STRIDE, lo : w - hi : STRIDE]
 
 
 def lattice_map(
@@ -148,5 +150,7 @@ def lattice_map(
     out = np.zeros((by, bx), np.float32)
     if best_z is not None:
         h0 = win // 2
-        out[h0 : h0 + best_z.shape[0], h0 : h0 + best_z.shape[1]] = best_z
+        full = best_z.repeat(STRIDE, axis=0).repeat(STRIDE, axis=1)
+        full = full[: by - win + 1, : bx - win + 1]
+        out[h0 : h0 + full.shape[0], h0 : h0 + full.shape[1]] = full
     return out, ev
