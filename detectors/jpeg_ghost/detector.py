@@ -221,6 +221,8 @@ def _on_cells(
 ) -> np.ndarray:
     """The lattice map (per window centre of the analysed blocks, which span the image evenly)
     spread over each window and sampled at the centres of the ghost's cells."""
+    if lat_map.size == 0:
+        return np.zeros(shape, np.float32)
     win = max(3, round(lattice.WINDOW * max(lat_map.shape)))
     spread = cv2.dilate(lat_map, np.ones((win, win), np.uint8))
     cy = ((gy + (np.arange(shape[0]) + 0.5) * cell_px) / image[0] * lat_map.shape[0]).astype(int)
