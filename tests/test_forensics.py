@@ -283,3 +283,67 @@ def test_jpeg_ghost_stays_quiet_on_a_single_save(settings):
     finding = JpegGhost(settings).analyze(media)
     assert finding.score < 0.6, finding.summary
     assert finding.evidence["dq_top2pct_z"] < jpeg_ghost.DQ_LO
+
+
+def test_phase_sums_are_the_8x8_block_sums_on_every_grid():
+    from detectors.jpeg_ghost import lattice
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 256, (100, 140)).astype(np.uint8)
+    s = lattice.phase_sums(y)
+    assert s.shape[:2] == (8, 8)
+    for dy, dx, i, j in ((0, 0, 0, 0), (3, 5, 2, 7), (7, 7, s.shape[2] - 1, s.shape[3] - 1)):
+        y0, x0 = dy + 8 * i, dx + 8 * j
+        assert s[dy, dx, i, j] == int(y[y0 : y0 + 8, x0 : x0 + 8].astype(int).sum())
+    big = rng.integers(0, 256, (1200, 1600)).astype(np.uint8)  # tiles of a mosaic
+    t = lattice.phase_sums(big)
+    b = lattice.TILE // 8
+    assert t.shape[2] % b == 0 and t.shape[2] * t.shape[3] * 64 <= 1.2 * lattice.LATTICE_PIXELS
+    assert t[2, 6, 0, 0] == int(big[2:10, 6:14].astype(int).sum())
+
+
+def test_jpeg_ghost_finds_a_paste_whose_grid_was_shifted(settings):
+    """A region of a quality-60 JPEG saved on a grid shifted by (3, 5) and pasted into a
+    quality-90 save: its block averages sit on the DC lattice (step 13) of that grid."""
+    host = textured(640, 480, seed=5)
+    shift = (3, 5)
+    donor = np.roll(textured(640, 480, seed=6), shift, axis=(0, 1))
+    donor = np.roll(synth.decode(synth.jpeg_bytes(donor, 60)), (-3, -5), axis=(0, 1))
+    truth = np.zeros((480, 640), bool)
+    truth[150:330, 230:450] = True
+    img = np.where(truth[..., None], donor, host)
+    media = load_media(synth.jpeg_bytes(img, 90), settings, decode="full")
+    finding = JpegGhost(settings).analyze(media)
+    assert finding.evidence["lattice_phase"] == [5, 3]
+    assert finding.evidence["lattice_step"] == 13
+    assert finding.score >= 0.6 and finding.weight >= 0.2, finding.summary
+    assert any(a.name == "jpeg-shifted-grid.png" for a in finding.artifacts)
+    m = jpeg_ghost.measure(media)
+    assert m.evidence["strongest_trace"] == "shifted_grid"
+    pred = common.to_image_grid(m, (480, 640), m.mask) > 0
+    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.5
+
+
+def test_shifted_grid_lattice_stays_quiet_on_a_single_save(settings):
+    for seed, quality in ((7, 90), (8, 75)):
+        data = synth.jpeg_bytes(textured(640, 480, seed=seed), quality)
+        finding = JpegGhost(settings).analyze(load_media(data, settings, decode="full"))
+        assert finding.evidence["lattice_z"] < jpeg_ghost.LAT_LO
+
+
+def test_shifted_grid_lattice_ignores_a_crop_after_an_earlier_save(settings):
+    """A photo saved at quality 65, cropped by (3, 5) and saved again carries the first save's
+    lattice on a shifted grid everywhere: the picture's history, not a paste (even where the
+    blocking did not reveal the crop's grid)."""
+    from detectors.jpeg_ghost import lattice
+
+    first = synth.decode(synth.jpeg_bytes(textured(648, 488, seed=9), 65))
+    crop = np.ascontiguousarray(first[3:483, 5:645])
+    data = synth.jpeg_bytes(crop, 90)
+    finding = JpegGhost(settings).analyze(load_media(data, settings))
+    assert finding.evidence["lattice_z"] < jpeg_ghost.LAT_LO
+    assert finding.evidence["strongest_trace"] != "shifted_grid"
+    y = cv2.cvtColor(synth.decode(data), cv2.COLOR_RGB2GRAY)
+    _, ev = lattice.lattice_map(y, [(0, 0)], 3)  # as if the global grid were (0, 0)
+    assert [5, 3] in ev["lattice_global_phases"]
+    assert ev["lattice_z"] < jpeg_ghost.LAT_LO

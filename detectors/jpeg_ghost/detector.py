@@ -1,6 +1,6 @@
 """JPEG double compression: ghosts across qualities, aligned double quantisation, 8x8 grids.
 
-Three traces of a region that was JPEG-compressed differently from the rest:
+Four traces of a region that was JPEG-compressed differently from the rest:
 
 * **Ghosts** (Farid 2009, "Exposing digital forgeries from JPEG ghosts"): recompress at a range
   of qualities; a region that was once saved at quality q1 changes least when recompressed at
@@ -9,6 +9,9 @@ Three traces of a region that was JPEG-compressed differently from the rest:
 * **Aligned double quantisation** (Lin et al. 2009; Bianchi and Piva 2012; see :mod:`.dq`):
   per 8x8 block, how likely its DCT coefficients are to have been quantised twice, on the
   file's grid; a region more double-quantised than the rest was pasted from a coarser JPEG.
+* **Shifted-grid DC lattice** (Bianchi and Piva 2012; see :mod:`.lattice`): a region pasted
+  from a JPEG whose 8x8 grid did not line up keeps its first save's DC quantisation on its own
+  grid, which the rest of the image does not show on that grid.
 * **Grid alignment**: blocking artifacts reveal where the 8x8 grid lies. The whole image should
   share one grid; a pasted JPEG region keeps its own, and a crop shifts the global grid away from
   (0, 0) (reported, but a crop alone is not manipulation).
@@ -18,11 +21,12 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from detectors._forensics import common, heatmap
-from detectors.jpeg_ghost import dq
+from detectors.jpeg_ghost import dq, lattice
 from detectors.jpeg_structure.detector import estimate_quality as ijg_estimate
 from verifier.detector import Detector, Example
 from verifier.media import Media
@@ -43,6 +47,15 @@ STAT_LO, STAT_HI = 3.3, 5.6
 #: authentic image reaches and 13 % of the synthetic splices do, the finding weighs DQ_WEIGHT.
 DQ_LO, DQ_HI = 4.0, 5.0
 DQ_WEIGHT = 0.35
+#: Shifted-grid DC lattice (lattice.lattice_map, NA-DJPG): its statistic is put on the ghost's
+#: scale by the line through (LAT_LO -> STAT_LO) and (LAT_HI -> STAT_HI) and counts only above
+#: LAT_LO; at LAT_HI and above the finding weighs DQ_WEIGHT. Calibrated on the 238 authentic
+#: originals (max 6.80) and the 240 resaved controls (max 7.20): LAT_LO sits above both, so the
+#: lattice alone reaches "moderate" (8.0) only where no authentic photo did; 20 % of the
+#: grid-shifted splices reach LAT_HI.
+LAT_LO, LAT_HI = 7.5, 8.5
+#: When the lattice wins, windows within this share of its statistic form the mask.
+LAT_MASK_SHARE = 0.6
 #: DQ map cells above this z-score form the mask (z 2 gave the best pixel F1; 3 for ghosts).
 DQ_MASK_Z = 2.0
 #: Grid analysis tiles (full-resolution pixels) and the confidence a tile needs to count.
@@ -147,20 +160,36 @@ def _compute(media: Media) -> common.Measurement:
         dq_z, dq_ev = dq.dq_map(packed_dq(media, packed), _table(tables), q_est, g)
         dq_z = _fit(dq_z, shape)
     dq_stat = common.top_mean(dq_z) if dq_z.size else 0.0
+    lat_cells, lat_ev = np.zeros(shape, np.float32), {}
+    if tables and 0 in tables:
+        y = common.luma(media)
+        lat_map, lat_ev = lattice.lattice_map(y, [(0, 0), (gy, gx)], int(tables[0][0]))
+        lat_cells = _on_cells(lat_map, y.shape, shape, cell * packed.stride * base.stride, gy, gx)
+    lat_stat = float(lat_ev.get("lattice_z", 0.0))  # type: ignore[arg-type]
+    lat_on_ghost = 0.0
+    if lat_stat > LAT_LO:
+        lat_on_ghost = STAT_LO + (lat_stat - LAT_LO) * (STAT_HI - STAT_LO) / (LAT_HI - LAT_LO)
     dq_on_ghost = 0.0
     if dq_stat > DQ_LO:
         dq_on_ghost = STAT_LO + (dq_stat - DQ_LO) * (STAT_HI - STAT_LO) / (DQ_HI - DQ_LO)
     use_dq = dq_on_ghost > ghost_stat
+    use_lat = lat_on_ghost > max(ghost_stat, dq_on_ghost)
     mask = best_z > MASK_Z
-    if use_dq:
+    trace = "ghost"
+    if use_lat:
+        stat, mask, trace = lat_on_ghost, lat_cells >= LAT_MASK_SHARE * lat_stat, "shifted_grid"
+        best_z = lat_cells * (Z_RANGE / LAT_HI)
+    elif use_dq:
         stat, best_z, mask = dq_on_ghost, dq_z, dq_z > DQ_MASK_Z
+        trace = "double_quantisation"
     evidence.update(dq_ev)
+    evidence.update(lat_ev)
     evidence.update(
         {
             "dq_top2pct_z": round(dq_stat, 3),
             "dq_cells_above_z2": int((dq_z > DQ_MASK_Z).sum()),
             "dq_cells_below_z-2": int((dq_z < -DQ_MASK_Z).sum()),
-            "strongest_trace": "double_quantisation" if use_dq else "ghost",
+            "strongest_trace": trace,
             "ghost_top2pct_z": round(ghost_stat, 3),
             "ghost_quality": best_q,
             "cells_above_z3": int((ghost_z > MASK_Z).sum()),
@@ -177,8 +206,30 @@ def _compute(media: Media) -> common.Measurement:
         arrays={
             "ghost": np.clip(ghost_z / Z_RANGE, 0, 1),
             "dq": np.clip(dq_z / Z_RANGE, 0, 1),
+            "lattice": np.clip(lat_cells / LAT_HI, 0, 1),
         },
     )
+
+
+def _on_cells(
+    lat_map: np.ndarray,
+    image: tuple[int, int],
+    shape: tuple[int, int],
+    cell_px: float,
+    gy: int,
+    gx: int,
+) -> np.ndarray:
+    """The lattice map (per window centre of the analysed blocks, which span the image evenly)
+    spread over each window and sampled at the centres of the ghost's cells."""
+    if lat_map.size == 0:
+        return np.zeros(shape, np.float32)
+    win = max(3, round(lattice.WINDOW * max(lat_map.shape)))
+    spread = cv2.dilate(lat_map, np.ones((win, win), np.uint8))
+    cy = ((gy + (np.arange(shape[0]) + 0.5) * cell_px) / image[0] * lat_map.shape[0]).astype(int)
+    cx = ((gx + (np.arange(shape[1]) + 0.5) * cell_px) / image[1] * lat_map.shape[1]).astype(int)
+    cy = np.clip(cy, 0, lat_map.shape[0] - 1)
+    cx = np.clip(cx, 0, lat_map.shape[1] - 1)
+    return spread[np.ix_(cy, cx)].astype(np.float32)
 
 
 def _table(tables: dict[int, list[int]]) -> np.ndarray:
@@ -207,7 +258,7 @@ def _fit(grid_map: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 class JpegGhost(Detector):
     name = "jpeg_ghost"
-    version = "1.1.0"
+    version = "1.2.0"
     description = (
         "JPEG double compression: ghosts across recompression qualities, aligned double "
         "quantisation per 8x8 block, and 8x8 grids that disagree between regions."
@@ -254,9 +305,21 @@ class JpegGhost(Detector):
         weight = 0.2 if score >= 0.6 else 0.1
         dq_stat = float(m.evidence["dq_top2pct_z"])  # type: ignore[arg-type]
         by_dq = m.evidence["strongest_trace"] == "double_quantisation"
+        lat_stat = float(m.evidence.get("lattice_z", 0.0))  # type: ignore[arg-type]
+        by_lat = m.evidence["strongest_trace"] == "shifted_grid"
         if score >= 0.6 and by_dq and dq_stat >= DQ_HI:
             weight = DQ_WEIGHT
-        if score >= 0.6 and by_dq:
+        if score >= 0.6 and by_lat and lat_stat >= LAT_HI:
+            weight = DQ_WEIGHT
+        if score >= 0.6 and by_lat:
+            summary = (
+                f"A region's 8x8 block averages sit on a JPEG quantisation lattice (DC step "
+                f"{m.evidence['lattice_step']}) on a grid shifted by "
+                f"{tuple(m.evidence['lattice_phase'])} from the file's (strength {lat_stat:.1f}; "
+                "no authentic calibration photo reached 7.5): consistent with a paste from "
+                "another JPEG that did not keep the 8x8 grid."
+            )
+        elif score >= 0.6 and by_dq:
             summary = (
                 f"A region's DCT coefficients show the pattern of a second JPEG compression on "
                 f"the same grid (first at about quality {m.evidence['dq_first_quality']}) that "
@@ -294,6 +357,16 @@ class JpegGhost(Detector):
                     f"{Z_RANGE:g} robust standard deviations more double-quantised than the "
                     "rest of the image.",
                     heatmap.render(display, m.arrays["dq"]),
+                )
+            )
+        if lat_stat > LAT_LO:  # drawn only when it counts in the score
+            artifacts.append(
+                heatmap.artifact(
+                    "jpeg-shifted-grid.png",
+                    f"DC quantisation lattice (step {m.evidence['lattice_step']}) on the 8x8 "
+                    f"grid shifted by {tuple(m.evidence['lattice_phase'])}: black = none, "
+                    f"white = strength {LAT_HI:g} or more (windows of the strongest region).",
+                    heatmap.render(display, m.arrays["lattice"]),
                 )
             )
         return self.ok(
