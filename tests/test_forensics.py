@@ -347,3 +347,22 @@ def test_shifted_grid_lattice_ignores_a_crop_after_an_earlier_save(settings):
     _, ev = lattice.lattice_map(y, [(0, 0)], 3)  # as if the global grid were (0, 0)
     assert [5, 3] in ev["lattice_global_phases"]
     assert ev["lattice_z"] < jpeg_ghost.LAT_LO
+
+
+def test_copy_move_verifies_a_rotated_and_scaled_copy_over_its_whole_area():
+    """The warp's interpolation smooths the copy: without allowing for it, fine detail and JPEG
+    noise pull the local correlation under the threshold over much of a rotated clone."""
+    noise = np.random.default_rng(1).normal(0, 8, (480, 640, 1))
+    img = np.clip(textured(640, 480, seed=5) + noise, 0, 255).astype(np.uint8)
+    source = np.zeros((480, 640), np.uint8)
+    cv2.circle(source, (160, 140), 70, 1, -1)
+    model = cv2.getRotationMatrix2D((160, 140), 20, 1.05)
+    model[:, 2] += (300, 180)
+    moved = cv2.warpAffine(img, model, (640, 480), flags=cv2.INTER_LINEAR)
+    copy = cv2.warpAffine(source, model, (640, 480), flags=cv2.INTER_NEAREST) > 0
+    cloned = np.where(copy[..., None], moved, img)
+    g = cv2.cvtColor(synth.decode(synth.jpeg_bytes(cloned, 80)), cv2.COLOR_RGB2GRAY)
+    target, found_source, _ = copy_move._verify(g, model, np.array([[460.0, 320.0]], np.float32))
+    core = cv2.erode(copy.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert (target & core).sum() >= 0.95 * core.sum()
+    assert (found_source & ~cv2.dilate(source, np.ones((9, 9), np.uint8)).astype(bool)).sum() < 50
