@@ -259,6 +259,23 @@ def test_double_quantisation_lattice():
     assert np.allclose(dq.lattice_ratio(1, 5)[1:20], 1)
 
 
+GHOST_HEATMAP = {
+    "double_quantisation": "jpeg-double-quantisation.png",
+    "shifted_grid": "jpeg-shifted-grid.png",
+}
+
+
+def assert_ghost_localises(media, finding, truth, trace: str, min_f1: float) -> None:
+    """The finding is moderate, drawn from ``trace`` with its heatmap, and its mask finds the
+    pasted region (pixel F1 above ``min_f1``)."""
+    assert finding.score >= 0.6 and finding.weight >= 0.2, finding.summary
+    assert any(a.name == GHOST_HEATMAP[trace] for a in finding.artifacts)
+    m = jpeg_ghost.measure(media)
+    assert m.evidence["strongest_trace"] == trace
+    pred = common.to_image_grid(m, truth.shape, m.mask) > 0
+    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > min_f1
+
+
 def test_jpeg_ghost_localises_an_aligned_paste_from_a_coarser_jpeg(settings):
     """A region pasted on the grid from a quality-60 JPEG into a quality-90 save is found by the
     aligned double-quantisation map, with the donor's quality."""
@@ -270,12 +287,7 @@ def test_jpeg_ghost_localises_an_aligned_paste_from_a_coarser_jpeg(settings):
     media = load_media(synth.jpeg_bytes(img, 90), settings, decode="full")
     finding = JpegGhost(settings).analyze(media)
     assert finding.evidence["dq_first_quality"] == 60
-    assert finding.score >= 0.6 and finding.weight >= 0.2, finding.summary
-    assert any(a.name == "jpeg-double-quantisation.png" for a in finding.artifacts)
-    m = jpeg_ghost.measure(media)
-    assert m.evidence["strongest_trace"] == "double_quantisation"
-    pred = common.to_image_grid(m, (480, 640), m.mask) > 0
-    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.6
+    assert_ghost_localises(media, finding, truth, "double_quantisation", 0.6)
 
 
 def test_jpeg_ghost_stays_quiet_on_a_single_save(settings):
@@ -316,12 +328,7 @@ def test_jpeg_ghost_finds_a_paste_whose_grid_was_shifted(settings):
     finding = JpegGhost(settings).analyze(media)
     assert finding.evidence["lattice_phase"] == [5, 3]
     assert finding.evidence["lattice_step"] == 13
-    assert finding.score >= 0.6 and finding.weight >= 0.2, finding.summary
-    assert any(a.name == "jpeg-shifted-grid.png" for a in finding.artifacts)
-    m = jpeg_ghost.measure(media)
-    assert m.evidence["strongest_trace"] == "shifted_grid"
-    pred = common.to_image_grid(m, (480, 640), m.mask) > 0
-    assert 2 * (pred & truth).sum() / (pred.sum() + truth.sum()) > 0.5
+    assert_ghost_localises(media, finding, truth, "shifted_grid", 0.5)
 
 
 def test_shifted_grid_lattice_stays_quiet_on_a_single_save(settings):

@@ -471,3 +471,29 @@ def strongest_region(region: np.ndarray, share: float) -> Strongest:
     direction = -1.0 if low >= high else 1.0
     mask = (direction * region >= share * stat) & (stat > 0)
     return Strongest(stat, low, high, direction, mask)
+
+
+@dataclass(frozen=True)
+class RegionDeviation:
+    """Per-block values compared with what texture predicts, pooled into object-sized regions."""
+
+    region: np.ndarray  # region_z map on cells
+    informative: np.ndarray  # per-block: counted in the fit
+    top: Strongest
+    cell_px: int  # side of one cell in full-resolution pixels
+
+
+def region_deviation(
+    values: np.ndarray,
+    texture: np.ndarray,
+    valid: np.ndarray,
+    packed: Packed,
+    window: float,
+    share: float,
+) -> RegionDeviation:
+    """:func:`conditional_z` per block, :func:`region_z` per cell, :func:`strongest_region`:
+    the pipeline ela and noise share (each with its own per-block measure)."""
+    z, info = conditional_z(values, texture, valid)
+    group = cells_per_block(packed)
+    region = region_z(z, info, group, window)
+    return RegionDeviation(region, info, strongest_region(region, share), 8 * group * packed.stride)

@@ -57,13 +57,10 @@ def _compute(media: Media) -> tuple[common.Measurement, np.ndarray]:
     tex = np.log1p(common.block_std(plane, 8))
     mean = common.block_mean(plane, 8)
     valid = (mean > 8) & (mean < 247)  # clipped blocks carry no signal
-    z, info = common.conditional_z(err, tex, valid)
     # two-sided: a region saved before at lower quality changes *less* on recompression
-    group = common.cells_per_block(packed)
-    region = common.region_z(z, info, group, WINDOW)
-    top = common.strongest_region(region, MASK_SHARE)
+    dev = common.region_deviation(err, tex, valid, packed, WINDOW, MASK_SHARE)
+    region, info, top, cell = dev.region, dev.informative, dev.top, dev.cell_px
     stat, direction, mask = top.statistic, top.direction, top.mask
-    cell = 8 * group * packed.stride
     return common.Measurement(
         statistic=stat,
         heat=np.clip(np.abs(region) / Z_RANGE, 0, 1),

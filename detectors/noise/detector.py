@@ -48,12 +48,9 @@ def _compute(media: Media) -> common.Measurement:
     fine, texture = (np.log1p(b) for b in common.band_sums(coefs, (HF_BAND, 14), TEX_BANDS))
     mean = coefs[..., 0] / 8
     valid = (mean > 12) & (mean < 243)  # clipped blocks have no noise to measure
-    z, info = common.conditional_z(fine, texture, valid)
-    group = common.cells_per_block(packed)
-    region = common.region_z(z, info, group, WINDOW)
-    top = common.strongest_region(region, MASK_SHARE)
+    dev = common.region_deviation(fine, texture, valid, packed, WINDOW, MASK_SHARE)
+    region, info, top, cell = dev.region, dev.informative, dev.top, dev.cell_px
     stat, direction, mask = top.statistic, top.direction, top.mask
-    cell = 8 * group * packed.stride
     return common.Measurement(
         statistic=stat,
         heat=np.clip(np.abs(region) / Z_RANGE, 0, 1),
