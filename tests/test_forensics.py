@@ -59,6 +59,8 @@ BAD_INPUTS = {
     "alpha": (save(BASE.convert("RGBA"), "PNG"), "ok"),
     "grey+alpha": (save(BASE.convert("LA"), "PNG"), "ok"),
     "huge flat": (save(Image.new("RGB", (4000, 3000), (120, 130, 140)), "JPEG"), "skipped"),
+    # a strip 125 times longer than wide: fewer blocks across than the map merges per cell
+    "thin strip": (save(Image.fromarray(textured(72, 9000)), "JPEG", quality=85), "ok"),
 }
 
 

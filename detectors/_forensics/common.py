@@ -317,8 +317,9 @@ def grid(media: Media) -> tuple[int, int, float]:
 
 
 def cells_per_block(packed: Packed, per_side: int = 64) -> int:
-    """How many packed blocks to merge per side so the map has about ``per_side`` cells."""
-    return max(1, round(max(packed.blocks) / per_side))
+    """How many packed blocks to merge per side so the map has about ``per_side`` cells along
+    the longer side, and at least one cell along the shorter (a long thin strip)."""
+    return max(1, min(round(max(packed.blocks) / per_side), min(packed.blocks)))
 
 
 @dataclass
