@@ -314,10 +314,10 @@ class JpegGhost(Detector):
         if score >= 0.6 and by_lat:
             summary = (
                 f"A region's 8x8 block averages sit on a JPEG quantisation lattice (DC step "
-                f"{m.evidence['lattice_step']}) on a grid shifted by "
-                f"{tuple(m.evidence['lattice_phase'])} from the file's (strength {lat_stat:.1f}; "
-                "no authentic calibration photo reached 7.5): consistent with a paste from "
-                "another JPEG that did not keep the 8x8 grid."
+                f"{m.evidence['lattice_step']}) on {_grid_text(m.evidence['lattice_phase'])}, "
+                f"while the file's own grid starts at row {m.origin[0]}, column {m.origin[1]} "
+                f"(strength {lat_stat:.1f}; no authentic calibration photo reached {LAT_LO:g}): "
+                "consistent with a paste from another JPEG that did not keep the 8x8 grid."
             )
         elif score >= 0.6 and by_dq:
             summary = (
@@ -363,8 +363,8 @@ class JpegGhost(Detector):
             artifacts.append(
                 heatmap.artifact(
                     "jpeg-shifted-grid.png",
-                    f"DC quantisation lattice (step {m.evidence['lattice_step']}) on the 8x8 "
-                    f"grid shifted by {tuple(m.evidence['lattice_phase'])}: black = none, "
+                    f"DC quantisation lattice (step {m.evidence['lattice_step']}) on "
+                    f"{_grid_text(m.evidence['lattice_phase'])}: black = none, "
                     f"white = strength {LAT_HI:g} or more (windows of the strongest region).",
                     heatmap.render(display, m.arrays["lattice"]),
                 )
@@ -372,3 +372,9 @@ class JpegGhost(Detector):
         return self.ok(
             score=score, weight=weight, summary=summary, evidence=evidence, artifacts=artifacts
         )
+
+
+def _grid_text(phase: object) -> str:
+    """'the 8x8 grid starting at row 4, column 5' for a lattice phase [4, 5] (row, column)."""
+    dy, dx = phase  # type: ignore[misc]
+    return f"the 8x8 grid starting at row {dy}, column {dx}"
