@@ -8,7 +8,9 @@ Four traces of a region that was JPEG-compressed differently from the rest:
   image does not share.
 * **Aligned double quantisation** (Lin et al. 2009; Bianchi and Piva 2012; see :mod:`.dq`):
   per 8x8 block, how likely its DCT coefficients are to have been quantised twice, on the
-  file's grid; a region more double-quantised than the rest was pasted from a coarser JPEG.
+  file's grid; a region more double-quantised than the rest was pasted from a coarser JPEG,
+  and, when the whole picture was saved twice, a region less double-quantised than the rest (a
+  singly compressed island) was pasted before the last save.
 * **Shifted-grid DC lattice** (Bianchi and Piva 2012; see :mod:`.lattice`): a region pasted
   from a JPEG whose 8x8 grid did not line up keeps its first save's DC quantisation on its own
   grid, which the rest of the image does not show on that grid.
