@@ -19,6 +19,12 @@ corrupted, invalid and thumbnail-sized files left out). Prints, per detector:
 of 24 candidate regions, a plain shift; each with its own authentic control) from the BSDS500
 hosts and N // 5 from the camera hosts, where keypoints have little to match; they are kept out
 of the table above and reported, with the plain and rotated clones, in a copy_move subset table.
+
+``--islands N`` adds N singly compressed islands in double-compressed pictures
+(``synth.island_pairs``: host saved at quality 55..80, a resized region of another photo pasted,
+saved at 85..95 on the same grid; each with the host double-compressed without a paste as its
+control) from the BSDS500 hosts and N // 5 from the camera hosts; they are kept out of the tables
+above and reported in an island subset table (AUC, F1, flagged and moderate rates vs controls).
 """
 
 from __future__ import annotations
@@ -158,6 +164,13 @@ def main() -> None:
         help="also evaluate this many weak-texture clones from BSDS500 (and a fifth as many "
         "from camera JPEGs), reported separately (copy_move subsets)",
     )
+    parser.add_argument(
+        "--islands",
+        type=int,
+        default=0,
+        help="also evaluate this many singly compressed islands in double-compressed pictures "
+        "from BSDS500 (and a fifth as many from camera JPEGs), reported separately",
+    )
     args = parser.parse_args()
     SELECTED.intersection_update(args.detectors.split(","))
     settings = Settings.from_env({})
@@ -215,9 +228,20 @@ def main() -> None:
             print(f"... {source}: {n_flat} weak-texture clones done "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
 
+        if args.islands:
+            n_isl = args.islands if source == "bsds500" else args.islands // 5
+            for i, pair in enumerate(synth.island_pairs(photos, n_isl, seed=8)):
+                for sample in pair:
+                    result = run(settings, sample.data, sample.mask)
+                    rows.append({"set": f"{sample.kind}-island", "source": source, "index": i,
+                                 "meta": sample.meta, **result})  # fmt: skip
+            print(f"... {source}: {n_isl} islands done "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+
     report(rows)
     if "copy_move" in SELECTED:
         report_subsets(rows)
+    report_islands(rows)
     report_verdicts(rows)
     any_mod = [
         r for r in rows
@@ -307,13 +331,16 @@ def report_verdicts(rows: list[dict]) -> None:
     the verdict's combined score (manipulated vs the controls made the same way)."""
     names = ", ".join(n for n in DETECTORS if n in SELECTED)
     print(f"\nverdict from these findings alone ({names}):")
-    sets = sorted({r["set"] for r in rows}, key=lambda k: (k.endswith("-flat"), k))
+    sets = sorted(
+        {r["set"] for r in rows}, key=lambda k: (k.endswith("-flat"), k.endswith("-island"), k)
+    )
     for kind in sets:
         labels = [r["verdict"]["label"] for r in rows if r["set"] == kind]
         share = labels.count("likely_manipulated") / max(1, len(labels))
         line = f"  {kind:<19} n={len(labels):<4} likely_manipulated {share:6.1%}"
         control = "authentic-flat" if kind.endswith("-flat") else "authentic"
-        if kind not in ("authentic", "authentic-flat", "authentic-original"):
+        control = "authentic-island" if kind.endswith("-island") else control
+        if kind not in ("authentic", "authentic-flat", "authentic-island", "authentic-original"):
             pos = [r["verdict"]["combined"] for r in rows if r["set"] == kind]
             neg = [r["verdict"]["combined"] for r in rows if r["set"] == control]
             line += f"   combined-score AUC {auc(pos, neg):.3f}"
@@ -346,6 +373,44 @@ def report_subsets(rows: list[dict], name: str = "copy_move") -> None:
             f"{np.mean([r[name]['strong'] for r in pos]):>6.3f} "
             f"{np.mean([r[name]['flag'] for r in ctl]) if ctl else float('nan'):>8.3f}"
         )
+
+
+def report_islands(rows: list[dict]) -> None:
+    """Per selected detector: singly compressed islands in double-compressed pictures
+    (``--islands``) vs their double-compressed controls, by host source and together."""
+    if not any(r["set"] == "splice-island" for r in rows):
+        return
+    print(
+        f"\nislands (--islands): {'detector':<11} {'hosts':<7} {'n':>4} {'AUC':>6} {'F1':>5} "
+        f"{'flagged':>7} {'moderate':>8} {'ctl-flag':>8} {'ctl-mod':>7} {'ctl-max':>7}"
+    )
+    for name in DETECTORS:
+        if name not in SELECTED:
+            continue
+        for label, sources in (("all", None), ("bsds500", "bsds500"), ("camera", "camera")):
+
+            def ok(kind: str, name: str = name, sources: str | None = sources) -> list[dict]:
+                return [
+                    r[name]
+                    for r in rows
+                    if r["set"] == kind
+                    and r[name]["status"] == "ok"
+                    and (sources is None or r["source"] == sources)
+                ]
+
+            pos, ctl = ok("splice-island"), ok("authentic-island")
+            if not pos or not ctl:
+                continue
+            a = auc([r["stat"] for r in pos], [r["stat"] for r in ctl])
+            print(
+                f"{'':<20} {name:<11} {label:<7} {len(pos):>4} {a:>6.3f} "
+                f"{np.mean([r.get('f1', 0.0) for r in pos]):>5.3f} "
+                f"{np.mean([r['flag'] for r in pos]):>7.3f} "
+                f"{np.mean([r['moderate'] or r['strong'] for r in pos]):>8.3f} "
+                f"{np.mean([r['flag'] for r in ctl]):>8.3f} "
+                f"{np.mean([r['moderate'] or r['strong'] for r in ctl]):>7.3f} "
+                f"{max(r['stat'] for r in ctl):>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -264,6 +264,7 @@ def test_double_quantisation_lattice():
 GHOST_HEATMAP = {
     "double_quantisation": "jpeg-double-quantisation.png",
     "shifted_grid": "jpeg-shifted-grid.png",
+    "single_compression_island": "jpeg-single-compression-island.png",
 }
 
 
@@ -375,3 +376,41 @@ def test_copy_move_verifies_a_rotated_and_scaled_copy_over_its_whole_area():
     core = cv2.erode(copy.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert (target & core).sum() >= 0.95 * core.sum()
     assert (found_source & ~cv2.dilate(source, np.ones((9, 9), np.uint8)).astype(bool)).sum() < 50
+
+
+def test_island_generator_is_deterministic_and_leaves_other_generators_alone():
+    photos = [textured(seed=s) for s in range(3)]
+    before = [s.data for t in synth.triplets(photos, 2, seed=1) for s in t]
+    before += [s.data for p in synth.flat_pairs(photos, 2, seed=1) for s in p]
+    first = list(synth.island_pairs(photos, 3, seed=1))
+    second = list(synth.island_pairs(photos, 3, seed=1))
+    for (ctl_a, isl_a), (ctl_b, isl_b) in zip(first, second, strict=True):
+        assert ctl_a.data == ctl_b.data and isl_a.data == isl_b.data
+        assert np.array_equal(isl_a.mask, isl_b.mask)
+        assert not ctl_a.mask.any() and isl_a.mask.any() and isl_a.meta["island"]
+        assert 55 <= isl_a.meta["first_quality"] <= 80 < 85 <= isl_a.meta["quality"] <= 95
+        assert ctl_a.meta == {k: isl_a.meta[k] for k in ("quality", "first_quality")}
+    after = [s.data for t in synth.triplets(photos, 2, seed=1) for s in t]
+    after += [s.data for p in synth.flat_pairs(photos, 2, seed=1) for s in p]
+    assert before == after
+
+
+def test_jpeg_ghost_finds_a_singly_compressed_island_and_not_the_double_save(settings):
+    """A photo saved at quality 65 and again at 90 carries double quantisation everywhere: that
+    alone is no finding (the ghosts it leaves are not scored); a region pasted from a resized
+    source before the second save lacks the trace and is localised."""
+    host = textured(640, 480, seed=11)
+    first = synth.decode(synth.jpeg_bytes(host, 65))
+    control = load_media(synth.jpeg_bytes(first, 90), settings, decode="full")
+    finding = JpegGhost(settings).analyze(control)
+    assert finding.score < 0.6, finding.summary
+    assert finding.evidence["dq_whole_picture"] and not finding.evidence["ghost_scored"]
+    assert finding.evidence["dq_island_top2pct_z"] < jpeg_ghost.ISL_LO
+    donor = cv2.resize(textured(480, 360, seed=12), (640, 480), interpolation=cv2.INTER_LINEAR)
+    truth = np.zeros((480, 640), bool)
+    truth[150:310, 230:430] = True
+    pasted = synth.jpeg_bytes(np.where(truth[..., None], donor, first), 90)
+    media = load_media(pasted, settings, decode="full")
+    finding = JpegGhost(settings).analyze(media)
+    assert finding.evidence["dq_first_quality"] == 65
+    assert_ghost_localises(media, finding, truth, "single_compression_island", 0.6)

@@ -210,3 +210,64 @@ def flat_pairs(photos: list[np.ndarray], n: int, seed: int = 0):
         host = photos[(i * 3 + 1) % len(photos)]
         quality = int(rng.integers(80, 96))
         yield resave(host, quality), flat_copy_move(host, rng, quality)
+
+
+def double_resave(img: np.ndarray, first_quality: int, quality: int) -> Synthetic:
+    """The untouched photo saved at ``first_quality``, decoded and saved again at ``quality``
+    on the same grid: the authentic control of :func:`island_splice` (a photo edited and
+    re-saved without any paste carries double-quantisation traces everywhere)."""
+    first = decode(jpeg_bytes(img, first_quality))
+    mask = np.zeros(img.shape[:2], bool)
+    return Synthetic(
+        "authentic",
+        jpeg_bytes(first, quality),
+        mask,
+        {"quality": quality, "first_quality": first_quality},
+    )
+
+
+def island_splice(
+    img: np.ndarray, donor: np.ndarray, rng: np.random.Generator, first_quality: int, quality: int
+) -> Synthetic:
+    """A singly compressed island in a double-compressed picture (the classic A-DJPG case).
+
+    The host is saved at ``first_quality`` and decoded; a region of ``donor``, resized by a
+    factor 0.6-0.9 and then fitted to the frame (so any JPEG history it had is destroyed), is
+    blended in; the result is saved at ``quality`` (> ``first_quality``) on the same grid. The
+    host carries two quantisations, the pasted region only the last one."""
+    h, w = img.shape[:2]
+    first = decode(jpeg_bytes(img, first_quality))
+    factor = float(rng.uniform(0.6, 0.9))
+    dh, dw = donor.shape[:2]
+    small = cv2.resize(
+        donor,
+        (max(8, round(dw * factor)), max(8, round(dh * factor))),
+        interpolation=cv2.INTER_AREA,
+    )
+    fitted = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    mask = region_mask(h, w, rng, rng.uniform(0.03, 0.12))
+    out = _blend(first, fitted, mask, feather=float(rng.uniform(0, 1.5)))
+    return Synthetic(
+        "splice",
+        jpeg_bytes(out, quality),
+        mask,
+        {"quality": quality, "first_quality": first_quality, "resize": round(factor, 3),
+         "island": True, "area": round(float(mask.mean()), 4)},
+    )  # fmt: skip
+
+
+def island_pairs(photos: list[np.ndarray], n: int, seed: int = 0):
+    """``n`` (double-compressed control, singly compressed island) pairs; each pair shares a
+    host, a first quality in 55..80 and a final quality in 85..95."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        host = photos[(i * 5 + 2) % len(photos)]
+        donor = photos[(i * 11 + 7) % len(photos)]
+        if donor is host:
+            donor = photos[(i + 1) % len(photos)]
+        first_quality = int(rng.integers(55, 81))
+        quality = int(rng.integers(85, 96))
+        yield (
+            double_resave(host, first_quality, quality),
+            island_splice(host, donor, rng, first_quality, quality),
+        )

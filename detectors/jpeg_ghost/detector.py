@@ -8,7 +8,9 @@ Four traces of a region that was JPEG-compressed differently from the rest:
   image does not share.
 * **Aligned double quantisation** (Lin et al. 2009; Bianchi and Piva 2012; see :mod:`.dq`):
   per 8x8 block, how likely its DCT coefficients are to have been quantised twice, on the
-  file's grid; a region more double-quantised than the rest was pasted from a coarser JPEG.
+  file's grid; a region more double-quantised than the rest was pasted from a coarser JPEG,
+  and, when the whole picture was saved twice, a region less double-quantised than the rest (a
+  singly compressed island) was pasted before the last save.
 * **Shifted-grid DC lattice** (Bianchi and Piva 2012; see :mod:`.lattice`): a region pasted
   from a JPEG whose 8x8 grid did not line up keeps its first save's DC quantisation on its own
   grid, which the rest of the image does not show on that grid.
@@ -54,6 +56,18 @@ DQ_WEIGHT = 0.35
 #: lattice alone reaches "moderate" (8.0) only where no authentic photo did; 20 % of the
 #: grid-shifted splices reach LAT_HI.
 LAT_LO, LAT_HI = 7.5, 8.5
+#: Singly compressed island in a double-compressed picture (dq.dq_maps, computed only when the
+#: picture as a whole is clearly double-quantised): its top-2 % z-score is put on the ghost's
+#: scale by the line through (ISL_LO -> STAT_LO) and (ISL_HI -> STAT_HI) and counts only above
+#: ISL_LO; at ISL_HI and above the finding weighs DQ_WEIGHT. Calibrated on the double-compressed
+#: controls of scripts/eval_forensics.py --islands (see README): ISL_LO sits above their maximum.
+ISL_LO, ISL_HI = 1.6, 2.0
+#: When the whole picture is clearly double-quantised (dq.ISLAND_SHARE, dq.ISLAND_GAIN) the
+#: ghost does not count in the score: the picture's own first save leaves ghosts at and around
+#: its quality whose strength follows texture, not history (16.7 % of 240 double-compressed
+#: controls reached "moderate" by the ghost alone in version 1.2, up to 11.1).
+#: Island cells above this z-score form the mask.
+ISL_MASK_Z = 1.25
 #: When the lattice wins, windows within this share of its statistic form the mask.
 LAT_MASK_SHARE = 0.6
 #: DQ map cells above this z-score form the mask (z 2 gave the best pixel F1; 3 for ghosts).
@@ -156,10 +170,12 @@ def _compute(media: Media) -> common.Measurement:
                 stat, best_q, best_z = s, q, z
     ghost_stat, ghost_z = stat, best_z
     dq_z, dq_ev = np.zeros(shape, np.float32), {}
+    isl_z = np.zeros(shape, np.float32)
     if q_est >= 60 and tables and 0 in tables:
-        dq_z, dq_ev = dq.dq_map(packed_dq(media, packed), _table(tables), q_est, g)
-        dq_z = _fit(dq_z, shape)
+        dq_z, isl_z, dq_ev = dq.dq_maps(packed_dq(media, packed), _table(tables), q_est, g)
+        dq_z, isl_z = _fit(dq_z, shape), _fit(isl_z, shape)
     dq_stat = common.top_mean(dq_z) if dq_z.size else 0.0
+    isl_stat = common.top_mean(isl_z) if isl_z.size else 0.0
     lat_cells, lat_ev = np.zeros(shape, np.float32), {}
     if tables and 0 in tables:
         y = common.luma(media)
@@ -172,11 +188,22 @@ def _compute(media: Media) -> common.Measurement:
     dq_on_ghost = 0.0
     if dq_stat > DQ_LO:
         dq_on_ghost = STAT_LO + (dq_stat - DQ_LO) * (STAT_HI - STAT_LO) / (DQ_HI - DQ_LO)
-    use_dq = dq_on_ghost > ghost_stat
-    use_lat = lat_on_ghost > max(ghost_stat, dq_on_ghost)
+    isl_on_ghost = 0.0
+    if isl_stat > ISL_LO:
+        isl_on_ghost = STAT_LO + (isl_stat - ISL_LO) * (STAT_HI - STAT_LO) / (ISL_HI - ISL_LO)
+    whole = bool(dq_ev.get("dq_whole_picture"))
+    ghost_counts = 0.0 if whole else ghost_stat
+    use_dq = dq_on_ghost > ghost_counts
+    use_lat = lat_on_ghost > max(ghost_counts, dq_on_ghost)
+    use_isl = isl_on_ghost > max(ghost_counts, dq_on_ghost, lat_on_ghost)
     mask = best_z > MASK_Z
     trace = "ghost"
-    if use_lat:
+    if whole:  # the picture's own first save: the ghost is reported, not scored
+        stat, best_z, mask, trace = 0.0, np.zeros(shape, np.float32), np.zeros(shape, bool), "none"
+    if use_isl:
+        stat, mask, trace = isl_on_ghost, isl_z > ISL_MASK_Z, "single_compression_island"
+        best_z = isl_z * (Z_RANGE / ISL_HI)
+    elif use_lat:
         stat, mask, trace = lat_on_ghost, lat_cells >= LAT_MASK_SHARE * lat_stat, "shifted_grid"
         best_z = lat_cells * (Z_RANGE / LAT_HI)
     elif use_dq:
@@ -189,8 +216,10 @@ def _compute(media: Media) -> common.Measurement:
             "dq_top2pct_z": round(dq_stat, 3),
             "dq_cells_above_z2": int((dq_z > DQ_MASK_Z).sum()),
             "dq_cells_below_z-2": int((dq_z < -DQ_MASK_Z).sum()),
+            "dq_island_top2pct_z": round(isl_stat, 3),
             "strongest_trace": trace,
             "ghost_top2pct_z": round(ghost_stat, 3),
+            "ghost_scored": not whole,
             "ghost_quality": best_q,
             "cells_above_z3": int((ghost_z > MASK_Z).sum()),
             "cell_px": cell * packed.stride * base.stride,
@@ -207,6 +236,7 @@ def _compute(media: Media) -> common.Measurement:
             "ghost": np.clip(ghost_z / Z_RANGE, 0, 1),
             "dq": np.clip(dq_z / Z_RANGE, 0, 1),
             "lattice": np.clip(lat_cells / LAT_HI, 0, 1),
+            "island": np.clip(isl_z / ISL_HI, 0, 1),
         },
     )
 
@@ -258,7 +288,7 @@ def _fit(grid_map: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 class JpegGhost(Detector):
     name = "jpeg_ghost"
-    version = "1.2.0"
+    version = "1.3.0"
     description = (
         "JPEG double compression: ghosts across recompression qualities, aligned double "
         "quantisation per 8x8 block, and 8x8 grids that disagree between regions."
@@ -307,11 +337,24 @@ class JpegGhost(Detector):
         by_dq = m.evidence["strongest_trace"] == "double_quantisation"
         lat_stat = float(m.evidence.get("lattice_z", 0.0))  # type: ignore[arg-type]
         by_lat = m.evidence["strongest_trace"] == "shifted_grid"
+        isl_stat = float(m.evidence.get("dq_island_top2pct_z", 0.0))  # type: ignore[arg-type]
+        by_isl = m.evidence["strongest_trace"] == "single_compression_island"
         if score >= 0.6 and by_dq and dq_stat >= DQ_HI:
             weight = DQ_WEIGHT
         if score >= 0.6 and by_lat and lat_stat >= LAT_HI:
             weight = DQ_WEIGHT
-        if score >= 0.6 and by_lat:
+        if score >= 0.6 and by_isl and isl_stat >= ISL_HI:
+            weight = DQ_WEIGHT
+        if score >= 0.6 and by_isl:
+            summary = (
+                f"The picture as a whole was compressed twice on the same 8x8 grid (first at "
+                f"about quality {m.evidence['dq_first_quality']}, "
+                f"{float(m.evidence['dq_share']):.0%} of the blocks), but a region lacks that "
+                f"trace ({isl_stat:.1f} robust standard deviations; no double-compressed "
+                f"calibration photo reached {ISL_LO:g}): consistent with a paste from an "
+                "uncompressed or resized source before the last save."
+            )
+        elif score >= 0.6 and by_lat:
             summary = (
                 f"A region's 8x8 block averages sit on a JPEG quantisation lattice (DC step "
                 f"{m.evidence['lattice_step']}) on {_grid_text(m.evidence['lattice_phase'])}, "
@@ -338,6 +381,12 @@ class JpegGhost(Detector):
                 f"No region shows a distinct JPEG ghost or double quantisation (saved at about "
                 f"quality {q_est}); grid at offset ({m.origin[0]}, {m.origin[1]})."
             )
+            if m.evidence.get("dq_whole_picture"):
+                summary += (
+                    f" The whole picture was saved twice on the same grid (first at about "
+                    f"quality {m.evidence['dq_first_quality']}), which alone is not "
+                    "manipulation; its JPEG ghosts are that history and are not scored."
+                )
         display = common.display_luma(media)
         artifacts = [
             heatmap.artifact(
@@ -357,6 +406,17 @@ class JpegGhost(Detector):
                     f"{Z_RANGE:g} robust standard deviations more double-quantised than the "
                     "rest of the image.",
                     heatmap.render(display, m.arrays["dq"]),
+                )
+            )
+        if isl_stat > ISL_LO:  # drawn only when it counts in the score
+            artifacts.append(
+                heatmap.artifact(
+                    "jpeg-single-compression-island.png",
+                    f"Regions without the picture's double-quantisation trace (first save at "
+                    f"about quality {m.evidence['dq_first_quality']}): black = as "
+                    f"double-quantised as the rest, white = {ISL_HI:g} robust standard "
+                    "deviations less (compressed once: pasted before the last save?).",
+                    heatmap.render(display, m.arrays["island"]),
                 )
             )
         if lat_stat > LAT_LO:  # drawn only when it counts in the score

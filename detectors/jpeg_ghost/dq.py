@@ -58,6 +58,21 @@ Z_MIN_SCALE = 0.3
 FIT_BLOCKS = 1200
 #: Per-block log-likelihood ratios are clipped to this (a few bad coefficients must not veto).
 LLR_CLIP = 20.0
+#: Singly compressed islands (:func:`dq_maps`) are looked for only when the picture as a whole
+#: is clearly double-quantised: fitted share of twice-compressed blocks and mean gain per block
+#: at least these. The 238 authentic originals fit a share of at most 0.02 (gain < 0.01);
+#: double-compressed controls (first save at 55..80, last at 85..95) 0.5..0.99 (gain >= 3.3).
+ISLAND_SHARE = 0.5
+ISLAND_GAIN = 2.0
+#: Island map: cells (3x3 smoothed) whose pixels are more than ISLAND_CLIP clipped to black or
+#: white are left out (clipping between the saves breaks the first lattice: without this rule a
+#: double-compressed control's highlights looked singly compressed, at -z up to 3.4 vs 1.5);
+#: the mean LLR per coefficient is shrunk towards the image's median with the weight of
+#: ISLAND_PRIOR coefficients, and the robust z-score's spread floored at ISLAND_MIN_SCALE nats
+#: per coefficient (calibrated on 80 island pairs: 24 and 0.5 gave the best AUC, 0.98).
+ISLAND_CLIP = 0.01
+ISLAND_PRIOR = 24.0
+ISLAND_MIN_SCALE = 0.5
 
 
 def block_coefficients(plane: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -202,6 +217,17 @@ def dq_map(
     the mean log-likelihood ratio (double vs single quantisation) per non-zero coefficient,
     smoothed over 3x3 cells; positive = more double-quantised than the rest of the image. Zero
     where no first quality fits. Also the fit's numbers for the evidence."""
+    z, _, ev = dq_maps(plane, q2_table, last_quality, g)
+    return z, ev
+
+
+def dq_maps(
+    plane: np.ndarray, q2_table: np.ndarray, last_quality: int, g: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """:func:`dq_map` and the island map: per cell, how much LESS double-quantised than the
+    rest it is (a robust z-score, positive = a singly compressed island), computed only when
+    the whole picture is clearly double-quantised (:data:`ISLAND_SHARE`, :data:`ISLAND_GAIN`);
+    zero elsewhere."""
     k = block_coefficients(plane, q2_table)
     q1, share, gain = fit_first_quality(k, q2_table, last_quality)
     shape = (k.shape[0] // g, k.shape[1] // g)
@@ -210,8 +236,10 @@ def dq_map(
         "dq_share": round(share, 3),
         "dq_gain_per_block": round(gain, 4),
     }
+    ev["dq_whole_picture"] = bool(q1 is not None and share >= ISLAND_SHARE and gain >= ISLAND_GAIN)
+    zero = np.zeros(shape, np.float32)
     if q1 is None or min(shape) == 0:
-        return np.zeros(shape, np.float32), ev
+        return zero, zero, ev
     table = llr_tables(first_steps([q1]), steps(q2_table), coefficient_scales(k))[0]
     llr, count = block_llr(k, table)
     total = common.smooth(common.block_mean(np.clip(llr, -LLR_CLIP, LLR_CLIP), g))
@@ -220,4 +248,18 @@ def dq_map(
     per_coef = total / np.maximum(n, MIN_COEFS / (g * g))
     valid = n * g * g >= 1
     z = common.robust_z(per_coef, valid, min_scale=Z_MIN_SCALE)
-    return np.where(valid, z, 0.0).astype(np.float32), ev
+    z = np.where(valid, z, 0.0).astype(np.float32)
+    if not ev["dq_whole_picture"]:
+        return z, zero, ev
+    pix = plane[: k.shape[0] * 8, : k.shape[1] * 8]
+    clipped = common.smooth(
+        common.block_mean(((pix <= 3) | (pix >= 252)).astype(np.float32), 8 * g)
+    )
+    ok = (n * g * g * 9 >= MIN_COEFS) & (clipped <= ISLAND_CLIP)
+    if ok.sum() < 3:
+        return z, zero, ev
+    med = float(np.median(total[ok] / n[ok]))
+    prior = ISLAND_PRIOR / (g * g)
+    shrunk = (total + prior * med) / (n + prior)
+    island = -common.robust_z(shrunk, ok, min_scale=ISLAND_MIN_SCALE)
+    return z, np.where(ok, island, 0.0).astype(np.float32), ev
