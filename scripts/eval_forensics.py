@@ -218,24 +218,20 @@ def main() -> None:
             f"... {source}: {n} triplets done ({time.perf_counter() - started:.0f} s)", flush=True
         )
 
-        if args.flat:
-            n_flat = args.flat if source == "bsds500" else args.flat // 5
-            for i, pair in enumerate(synth.flat_pairs(photos, n_flat, seed=7)):
+        extra = (  # (count for BSDS500, pairs generator, seed, set suffix, what they are)
+            (args.flat, synth.flat_pairs, 7, "flat", "weak-texture clones"),
+            (args.islands, synth.island_pairs, 8, "island", "islands"),
+        )
+        for count, pairs, seed, suffix, label in extra:
+            if not count:
+                continue
+            n_extra = count if source == "bsds500" else count // 5
+            for i, pair in enumerate(pairs(photos, n_extra, seed=seed)):
                 for sample in pair:
                     result = run(settings, sample.data, sample.mask)
-                    rows.append({"set": f"{sample.kind}-flat", "source": source, "index": i,
+                    rows.append({"set": f"{sample.kind}-{suffix}", "source": source, "index": i,
                                  "meta": sample.meta, **result})  # fmt: skip
-            print(f"... {source}: {n_flat} weak-texture clones done "
-                  f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
-
-        if args.islands:
-            n_isl = args.islands if source == "bsds500" else args.islands // 5
-            for i, pair in enumerate(synth.island_pairs(photos, n_isl, seed=8)):
-                for sample in pair:
-                    result = run(settings, sample.data, sample.mask)
-                    rows.append({"set": f"{sample.kind}-island", "source": source, "index": i,
-                                 "meta": sample.meta, **result})  # fmt: skip
-            print(f"... {source}: {n_isl} islands done "
+            print(f"... {source}: {n_extra} {label} done "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
 
     report(rows)
@@ -331,16 +327,19 @@ def report_verdicts(rows: list[dict]) -> None:
     the verdict's combined score (manipulated vs the controls made the same way)."""
     names = ", ".join(n for n in DETECTORS if n in SELECTED)
     print(f"\nverdict from these findings alone ({names}):")
-    sets = sorted(
-        {r["set"] for r in rows}, key=lambda k: (k.endswith("-flat"), k.endswith("-island"), k)
-    )
+
+    # the main set first, then each extra subset (set names "<kind>-<subset>")
+    def subset(kind: str) -> str:
+        tail = kind.partition("-")[2]
+        return "" if tail == "original" else tail
+
+    sets = sorted({r["set"] for r in rows}, key=lambda k: (subset(k), k))
     for kind in sets:
         labels = [r["verdict"]["label"] for r in rows if r["set"] == kind]
         share = labels.count("likely_manipulated") / max(1, len(labels))
         line = f"  {kind:<19} n={len(labels):<4} likely_manipulated {share:6.1%}"
-        control = "authentic-flat" if kind.endswith("-flat") else "authentic"
-        control = "authentic-island" if kind.endswith("-island") else control
-        if kind not in ("authentic", "authentic-flat", "authentic-island", "authentic-original"):
+        control = f"authentic-{subset(kind)}" if subset(kind) else "authentic"  # made alike
+        if not kind.startswith("authentic"):
             pos = [r["verdict"]["combined"] for r in rows if r["set"] == kind]
             neg = [r["verdict"]["combined"] for r in rows if r["set"] == control]
             line += f"   combined-score AUC {auc(pos, neg):.3f}"
