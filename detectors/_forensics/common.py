@@ -16,6 +16,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from detectors.jpeg_structure.detector import _DCT as JPEG_DCT
 from verifier.media import Media
 
 #: Below this many pixels on the shorter side there are too few blocks for statistics.
@@ -60,8 +61,13 @@ def _input_info(media: Media) -> InputInfo:
     )
 
 
-def unsuitable(media: Media, *, allow_palette: bool = False) -> str | None:
+def unsuitable(
+    media: Media, flat: str, *, allow_palette: bool = False, work_side: int | None = None
+) -> str | None:
     """Why the pixel statistics would be meaningless for this input, or None when they apply.
+
+    ``flat`` ends the reason given for a flat image (what the detector would look for), judged
+    on the full-resolution luma, or on the ``work_side`` copy when the detector works on one.
 
     1-bit, 16/32-bit and palette images are refused because ``media.pixels`` is an 8-bit RGB
     conversion of them: error levels and noise would describe the conversion, not the file.
@@ -87,6 +93,8 @@ def unsuitable(media: Media, *, allow_palette: bool = False) -> str | None:
             "Palette (indexed-colour) image: colour quantisation replaces the compression and "
             "noise traces these statistics rely on."
         )
+    if is_flat(luma(media) if work_side is None else reduced_luma(media, work_side)):
+        return f"The image is flat (one colour): {flat}."
     return None
 
 
@@ -364,13 +372,8 @@ def to_image_grid(m: Measurement, shape: tuple[int, int], grid_map: np.ndarray) 
 # -- per-block DCT and region statistics --------------------------------------------------------
 
 #: Orthonormal 8x8 DCT-II matrix (the transform JPEG codes each luma block with).
-DCT8 = np.array(
-    [
-        [np.sqrt((1 if k == 0 else 2) / 8) * np.cos((2 * n + 1) * k * np.pi / 16) for n in range(8)]
-        for k in range(8)
-    ],
-    np.float32,
-)
+#: The orthonormal 8x8 DCT-II matrix (rows = frequencies), the one jpeg_structure uses.
+DCT8 = JPEG_DCT.astype(np.float32)
 #: Radial frequency index u + v of each of the 64 DCT coefficients (0 = DC, 14 = highest).
 DCT_BAND = np.add.outer(np.arange(8), np.arange(8)).ravel()
 
@@ -482,6 +485,27 @@ class RegionDeviation:
     informative: np.ndarray  # per-block: counted in the fit
     top: Strongest
     cell_px: int  # side of one cell in full-resolution pixels
+
+    def measurement(
+        self, packed: Packed, z_range: float, evidence: dict[str, object]
+    ) -> Measurement:
+        """The :class:`Measurement` (heat = |region z| / ``z_range``), with the evidence every
+        region statistic reports added to the detector's own."""
+        return Measurement(
+            statistic=self.top.statistic,
+            heat=np.clip(np.abs(self.region) / z_range, 0, 1),
+            mask=self.top.mask,
+            cell_px=self.cell_px,
+            origin=packed.phase,
+            evidence={
+                "strongest_region_z": round(self.top.statistic, 2),
+                **evidence,
+                "cells": list(self.region.shape),
+                "cell_px": self.cell_px,
+                "informative_blocks": int(self.informative.sum()),
+                "block_stride": packed.stride,
+            },
+        )
 
 
 def region_deviation(

@@ -406,12 +406,12 @@ class CopyMove(Detector):
         ]
 
     def analyze(self, media: Media) -> Finding:
-        reason = common.unsuitable(media, allow_palette=True)
+        reason = common.unsuitable(
+            media, "there is nothing to clone", allow_palette=True, work_side=WORK_SIDE
+        )
         if reason:
             return self.skip(reason)
         g = common.reduced_luma(media, WORK_SIDE)
-        if common.is_flat(g):
-            return self.skip("The image is flat (one colour): there is nothing to clone.")
         m = measure(media)
         ev = m.evidence
         source, target = m.arrays["source"], m.arrays["target"]

@@ -59,27 +59,15 @@ def _compute(media: Media) -> tuple[common.Measurement, np.ndarray]:
     valid = (mean > 8) & (mean < 247)  # clipped blocks carry no signal
     # two-sided: a region saved before at lower quality changes *less* on recompression
     dev = common.region_deviation(err, tex, valid, packed, WINDOW, MASK_SHARE)
-    region, info, top, cell = dev.region, dev.informative, dev.top, dev.cell_px
-    stat, direction, mask = top.statistic, top.direction, top.mask
-    return common.Measurement(
-        statistic=stat,
-        heat=np.clip(np.abs(region) / Z_RANGE, 0, 1),
-        mask=mask,
-        cell_px=cell,
-        origin=packed.phase,
-        evidence={
-            "recompression_quality": QUALITY,
-            "mean_error_level": round(float(diff.mean()), 3),
-            "strongest_region_z": round(stat, 2),
-            "direction": "less error than texture predicts" if direction < 0 else "more error",
-            "cells": list(region.shape),
-            "cell_px": cell,
-            "informative_blocks": int(info.sum()),
-            "cells_in_mask": int(mask.sum()),
-            "grid_phase": list(packed.phase),
-            "block_stride": packed.stride,
-        },
-    ), diff
+    less = dev.top.direction < 0
+    evidence = {
+        "recompression_quality": QUALITY,
+        "mean_error_level": round(float(diff.mean()), 3),
+        "direction": "less error than texture predicts" if less else "more error",
+        "cells_in_mask": int(dev.top.mask.sum()),
+        "grid_phase": list(packed.phase),
+    }
+    return dev.measurement(packed, Z_RANGE, evidence), diff
 
 
 class ErrorLevelAnalysis(Detector):
@@ -110,12 +98,9 @@ class ErrorLevelAnalysis(Detector):
         ]
 
     def analyze(self, media: Media) -> Finding:
-        reason = common.unsuitable(media)
+        reason = common.unsuitable(media, "there are no regions to compare")
         if reason:
             return self.skip(reason)
-        y = common.luma(media)
-        if common.is_flat(y):
-            return self.skip("The image is flat (one colour): there are no regions to compare.")
         m, diff = _measure(media)
         info = common.input_info(media)
         evidence = {**m.evidence, **info.as_evidence()}

@@ -314,14 +314,11 @@ class JpegGhost(Detector):
                 f"Applies to JPEG files only; this is {media.format.name.upper()}, which has no "
                 "JPEG quantisation history to examine."
             )
-        reason = common.unsuitable(media)
+        reason = common.unsuitable(media, "there are no regions to compare")
         if reason:
             return self.skip(reason)
-        y = common.luma(media)
-        if common.is_flat(y):
-            return self.skip("The image is flat (one colour): there are no regions to compare.")
         m = measure(media)
-        grid_ev = tile_grid(y, (m.origin[0], m.origin[1]))
+        grid_ev = tile_grid(common.luma(media), (m.origin[0], m.origin[1]))
         evidence = {**m.evidence, **grid_ev, **common.input_info(media).as_evidence()}
         q_est = int(m.evidence["estimated_quality"])  # type: ignore[call-overload]
         if q_est < 60:

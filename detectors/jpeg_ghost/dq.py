@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from detectors._forensics import common
-from detectors.jpeg_structure.detector import _DCT, STD_LUMA, ijg_table
+from detectors.jpeg_structure.detector import STD_LUMA, ijg_table
 
 #: Low-frequency AC coefficients used (row = vertical frequency), zig-zag order: the first 20.
 FREQS = (
@@ -77,13 +77,10 @@ ISLAND_MIN_SCALE = 0.5
 
 def block_coefficients(plane: np.ndarray, q: np.ndarray) -> np.ndarray:
     """|round(DCT / q)| of the :data:`FREQS` coefficients per 8x8 block: (rows, cols, freqs)."""
-    by, bx = plane.shape[0] // 8, plane.shape[1] // 8
-    blocks = plane[: by * 8, : bx * 8].astype(np.float32) - 128
-    blocks = blocks.reshape(by, 8, bx, 8).transpose(0, 2, 1, 3)
-    dct = _DCT.astype(np.float32)
-    coef = dct @ blocks @ dct.T
+    coef = common.block_dct(plane.astype(np.float32) - 128)
+    index = [8 * u + v for u, v in FREQS]
     us, vs = zip(*FREQS, strict=True)
-    sel = coef[:, :, list(us), list(vs)] / q[list(us), list(vs)].astype(np.float32)
+    sel = coef[:, :, index] / q[list(us), list(vs)].astype(np.float32)
     return np.minimum(np.abs(np.rint(sel)), BINS + 1).astype(np.int64)
 
 

@@ -49,26 +49,13 @@ def _compute(media: Media) -> common.Measurement:
     mean = coefs[..., 0] / 8
     valid = (mean > 12) & (mean < 243)  # clipped blocks have no noise to measure
     dev = common.region_deviation(fine, texture, valid, packed, WINDOW, MASK_SHARE)
-    region, info, top, cell = dev.region, dev.informative, dev.top, dev.cell_px
-    stat, direction, mask = top.statistic, top.direction, top.mask
-    return common.Measurement(
-        statistic=stat,
-        heat=np.clip(np.abs(region) / Z_RANGE, 0, 1),
-        mask=mask,
-        cell_px=cell,
-        origin=packed.phase,
-        evidence={
-            "strongest_region_z": round(stat, 2),
-            "direction": "smoother" if direction < 0 else "noisier",
-            "smoother_region_z": round(top.low, 2),
-            "noisier_region_z": round(top.high, 2),
-            "informative_blocks": int(info.sum()),
-            "cells": list(region.shape),
-            "cell_px": cell,
-            "window_share": WINDOW,
-            "block_stride": packed.stride,
-        },
-    )
+    evidence = {
+        "direction": "smoother" if dev.top.direction < 0 else "noisier",
+        "smoother_region_z": round(dev.top.low, 2),
+        "noisier_region_z": round(dev.top.high, 2),
+        "window_share": WINDOW,
+    }
+    return dev.measurement(packed, Z_RANGE, evidence)
 
 
 class NoiseResiduals(Detector):
@@ -89,12 +76,9 @@ class NoiseResiduals(Detector):
         ]
 
     def analyze(self, media: Media) -> Finding:
-        reason = common.unsuitable(media)
+        reason = common.unsuitable(media, "there is no noise to compare")
         if reason:
             return self.skip(reason)
-        y = common.luma(media)
-        if common.is_flat(y):
-            return self.skip("The image is flat (one colour): there is no noise to compare.")
         m = measure(media)
         info = common.input_info(media)
         evidence = {**m.evidence, **info.as_evidence()}
